@@ -1,0 +1,388 @@
+"""Typed wire models of the Labs API (see the README's protocol section).
+
+Request models are strict (``extra="forbid"``): a misspelt field is an error before anything
+is sent. Response models are lenient (``extra="allow"``): the service adds fields over time and
+the client must keep working. Both the client and the local server use these models, so the
+protocol is written down once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "MAX_BATCH_ITEMS",
+    "MAX_MESSAGE_CHARS",
+    "MAX_NORMALIZATION_WINDOWS",
+    "MAX_TURNS",
+    "NORMALIZATION_WINDOW_PATTERN",
+    "QUALITY_WEIGHT_KEYS",
+    "TERMINAL_REASONS",
+    "BatchEvaluateItem",
+    "BatchEvaluateRequest",
+    "BatchEvaluateResult",
+    "BatchItemResult",
+    "Catalog",
+    "CatalogCollection",
+    "CatalogScenario",
+    "CompareRequest",
+    "CompareResult",
+    "Conversation",
+    "CreateEpisodeRequest",
+    "EpisodeCreated",
+    "ErrorBody",
+    "EvaluateRequest",
+    "EvaluationMetadata",
+    "EvaluationResult",
+    "Message",
+    "Observation",
+    "RewardConfig",
+    "SubmitTurnRequest",
+    "TerminalReason",
+    "TerminateResult",
+    "ToolCall",
+    "ToolDefinition",
+    "TurnResult",
+]
+
+MAX_MESSAGE_CHARS = 10_000
+MAX_TURNS = 50
+MAX_BATCH_ITEMS = 100
+MAX_NORMALIZATION_WINDOWS = 5
+NORMALIZATION_WINDOW_PATTERN = re.compile(r"^\d+[dwmn]$")
+QUALITY_WEIGHT_KEYS: tuple[str, ...] = (
+    "success_metrics",
+    "failure_metrics",
+    "best_practices",
+    "rubrics",
+    "discovery",
+    "output_similarity",
+    "decision_match",
+)
+TerminalReason = Literal["completed", "error", "max_turns_reached", "client_terminated"]
+TERMINAL_REASONS: tuple[str, ...] = ("completed", "error", "max_turns_reached", "client_terminated")
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# --------------------------------------------------------------------------- shared shapes
+
+
+class ToolCall(_Request):
+    """A tool call on an assistant message: a decision (``{"value": option}``) or an artifact."""
+
+    type: Literal["artifact", "decision"]
+    name: str = Field(min_length=1, description="The tool's id, e.g. 'claim_status'.")
+    input: dict[str, Any]
+
+
+class Message(_Request):
+    """One chat message. The client always sends ``role``."""
+
+    role: Literal["user", "assistant", "system"]
+    content: str = Field(max_length=MAX_MESSAGE_CHARS)
+    tool_calls: list[ToolCall] | None = None
+
+
+class ToolDefinition(_Response):
+    """A tool offered by a scenario: ``mode`` is ``json_schema`` (artifact) or ``options``."""
+
+    id: str
+    type: str
+    name: str
+    mode: str
+    description: str | None = None
+    json_schema: dict[str, Any] | None = None
+    options: list[str] | None = None
+
+
+class Observation(_Response):
+    """The persona's message as the service sends it (labelled ``assistant`` by the service)."""
+
+    role: str = "assistant"
+    content: str
+
+
+def _check_weight(key: str, value: float) -> float:
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(
+            f"quality_weights[{key!r}] must be a finite number >= 0, got {value!r}; "
+            "use 0 (or omit the key) to switch a scorer off"
+        )
+    return float(value)
+
+
+class RewardConfig(_Request):
+    """Per-turn scoring configuration: which scorers run, their weights, the safety gate.
+
+    When sent, an omitted key weighs 0 and only scorers with weight > 0 run. Weights are
+    normalised by their sum by the service.
+
+    Example:
+        >>> RewardConfig(quality_weights={"discovery": 1.0}, skip_safety_gate=True).active_scorers
+        ('discovery',)
+    """
+
+    quality_weights: dict[str, float]
+    skip_safety_gate: bool = False
+
+    @field_validator("quality_weights")
+    @classmethod
+    def _validate_weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(weights) - set(QUALITY_WEIGHT_KEYS))
+        if unknown:
+            raise ValueError(
+                f"unknown quality_weights key(s) {unknown}; valid keys are "
+                f"{list(QUALITY_WEIGHT_KEYS)}"
+            )
+        checked = {key: _check_weight(key, value) for key, value in weights.items()}
+        if not any(value > 0 for value in checked.values()):
+            raise ValueError(
+                "quality_weights needs at least one weight > 0; to use the service's default "
+                "scoring, send no reward_config at all"
+            )
+        return checked
+
+    @property
+    def active_scorers(self) -> tuple[str, ...]:
+        """The scorers that run (weight > 0), in the canonical key order."""
+        return tuple(k for k in QUALITY_WEIGHT_KEYS if self.quality_weights.get(k, 0.0) > 0)
+
+    def normalized_weights(self) -> dict[str, float]:
+        """Weights of the active scorers divided by their sum."""
+        total = sum(self.quality_weights.values())
+        return {k: self.quality_weights[k] / total for k in self.active_scorers}
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+class CatalogScenario(_Response):
+    slug: str
+    name: str
+    description: str = ""
+    max_turns: int | None = None
+    tools: list[ToolDefinition] = Field(default_factory=list)
+
+
+class CatalogCollection(_Response):
+    slug: str
+    name: str
+    description: str = ""
+    scenarios: list[CatalogScenario] = Field(default_factory=list)
+
+
+class Catalog(_Response):
+    collections: list[CatalogCollection] = Field(default_factory=list)
+    request_id: str | None = None
+
+    def scenario(self, collection_slug: str, scenario_slug: str) -> CatalogScenario | None:
+        """The catalog entry of one scenario, or ``None``."""
+        for collection in self.collections:
+            if collection.slug == collection_slug:
+                for scenario in collection.scenarios:
+                    if scenario.slug == scenario_slug:
+                        return scenario
+        return None
+
+
+# --------------------------------------------------------------------------- episodes
+
+
+class CreateEpisodeRequest(_Request):
+    collection_slug: str = Field(min_length=1)
+    scenario_slug: str = Field(min_length=1)
+    score_turns: bool = False
+    config: dict[str, Any] | None = None
+
+
+class EpisodeCreated(_Response):
+    episode_id: str
+    initial_observation: Observation
+    tools: list[ToolDefinition] = Field(default_factory=list)
+    request_id: str | None = None
+
+
+class SubmitTurnRequest(_Request):
+    id: str = Field(min_length=1)
+    messages: list[Message] = Field(min_length=1)
+    reward_config: RewardConfig | None = None
+
+
+Reward = Field(ge=0.0, le=1.0)
+
+
+class TurnResult(_Response):
+    turn: int = Field(ge=1)
+    observation: Observation
+    reward: float = Reward
+    episode_complete: bool
+    scores: dict[str, Any] | None = None
+    score_breakdown: dict[str, Any] | None = None
+    terminal_reason: str | None = None
+    request_id: str | None = None
+
+
+class TerminateResult(_Response):
+    """Response of the non-standard ``POST /episodes/{id}/terminate`` (local server only)."""
+
+    episode_id: str
+    episode_complete: bool = True
+    terminal_reason: str = "client_terminated"
+    request_id: str | None = None
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _check_windows(windows: list[str] | None) -> list[str] | None:
+    if windows is None:
+        return None
+    if len(windows) > MAX_NORMALIZATION_WINDOWS:
+        raise ValueError(
+            f"at most {MAX_NORMALIZATION_WINDOWS} normalization_windows are allowed, "
+            f"got {len(windows)}"
+        )
+    bad = [w for w in windows if not NORMALIZATION_WINDOW_PATTERN.match(w)]
+    if bad:
+        raise ValueError(
+            f"normalization_windows {bad} do not match ^\\d+[dwmn]$ "
+            "(e.g. '7d' days, '4w' weeks, '3m' months, '100n' last N evaluations)"
+        )
+    return windows
+
+
+class _Normalization(_Request):
+    normalization_key: str | None = None
+    normalization_windows: list[str] | None = None
+
+    @field_validator("normalization_windows")
+    @classmethod
+    def _validate_windows(cls, windows: list[str] | None) -> list[str] | None:
+        return _check_windows(windows)
+
+    @model_validator(mode="after")
+    def _windows_need_key(self) -> _Normalization:
+        if self.normalization_windows and not self.normalization_key:
+            raise ValueError(
+                "normalization_windows requires normalization_key (e.g. your training-run id)"
+            )
+        return self
+
+
+class EvaluateRequest(_Normalization):
+    collection_slug: str = Field(min_length=1)
+    scenario_slug: str = Field(min_length=1)
+    messages: list[Message] = Field(min_length=1)
+    reward_config: RewardConfig | None = None
+
+
+class EvaluationMetadata(_Response):
+    scenario_name: str | None = None
+    evaluation_time_ms: float | None = None
+
+
+class EvaluationResult(_Response):
+    reward: float = Reward
+    scoring_version: str | None = None
+    scores: dict[str, Any] | None = None
+    score_breakdown: dict[str, Any] | None = None
+    normalized: dict[str, Any] | None = None
+    metadata: EvaluationMetadata | None = None
+    request_id: str | None = None
+
+
+class BatchEvaluateItem(_Normalization):
+    id: str = Field(min_length=1)
+    collection_slug: str = Field(min_length=1)
+    scenario_slug: str = Field(min_length=1)
+    messages: list[Message] = Field(min_length=1)
+
+
+class BatchEvaluateRequest(_Request):
+    items: list[BatchEvaluateItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+
+
+class BatchItemResult(_Response):
+    """One batch result: ``status == "success"`` with a reward, or ``"error"`` with none.
+
+    Error items must never be used as training signal.
+    """
+
+    id: str
+    status: str = "success"
+    reward: float | None = Field(default=None, ge=0.0, le=1.0)
+    scores: dict[str, Any] | None = None
+    score_breakdown: dict[str, Any] | None = None
+    normalized: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success" and self.reward is not None
+
+
+class BatchEvaluateResult(_Response):
+    results: list[BatchItemResult]
+    scoring_version: str | None = None
+    total_time_ms: float | None = None
+    request_id: str | None = None
+
+
+class Conversation(_Request):
+    messages: list[Message] = Field(min_length=1)
+
+
+class CompareRequest(_Request):
+    collection_slug: str = Field(min_length=1)
+    scenario_slug: str = Field(min_length=1)
+    response_a: Conversation
+    response_b: Conversation
+
+
+class CompareResult(_Response):
+    winner: Literal["a", "b", "tie"]
+    reward_a: float = Reward
+    reward_b: float = Reward
+    margin: float = Field(ge=0.0)
+    scoring_version: str | None = None
+    request_id: str | None = None
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ErrorBody(_Response):
+    """``{"message": "...", "data": {"request_id": "req_..."}}``."""
+
+    message: str = ""
+    data: dict[str, Any] | None = None
+
+    @property
+    def request_id(self) -> str | None:
+        value = (self.data or {}).get("request_id")
+        return value if isinstance(value, str) else None
+
+
+def as_messages(messages: Any) -> list[Message]:
+    """Coerce dicts or models to :class:`Message` objects (raises pydantic errors)."""
+    return [m if isinstance(m, Message) else Message.model_validate(_plain(m)) for m in messages]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_none=True)
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
