@@ -12,9 +12,11 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from labs_env.errors import APIError, LabsError
+
 __all__ = ["main"]
 
-_COMMANDS: tuple[str, ...] = ()
+_COMMANDS: tuple[str, ...] = ("catalog", "compare", "demo", "eval", "export", "score", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +43,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except LabsError as exc:  # bad input or a failed service call: one line, no traceback
+        print(f"labs-env {args.command}: {_one_line(exc)}", file=sys.stderr)
+        return 1 if isinstance(exc, APIError) else 2
     return code
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 from labs_env.models import ToolDefinition
 
@@ -12,7 +12,7 @@ __all__ = ["Action", "EpisodeContext", "Policy"]
 
 #: What a policy returns: the agent's message text, or a mapping
 #: ``{"content": str, "tool_calls": [{"name": tool_id, "input": {...}}]}``.
-Action = Union[str, Mapping[str, Any]]
+Action = str | Mapping[str, Any]
 
 
 @dataclass(frozen=True)

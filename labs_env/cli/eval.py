@@ -1,0 +1,251 @@
+"""``labs-env eval``: evaluate a policy over scenarios and seeds; trajectories, summary, report.
+
+Writes into --out: trajectories.jsonl (one record per finished episode, the recorder's
+format), errors.jsonl (episodes cut short by an infrastructure error: kept apart, never
+averaged, retried on a rerun), summary.json (mean reward with a 95 % bootstrap interval per
+scenario and overall, per-dimension means, terminal reasons, turns, latency percentiles) and
+report.md. Rerunning with the same --out skips the episodes already finished; a higher
+--episodes extends the run. Episode i of every scenario is played with seed --seed + i, so two
+policies evaluated with the same --seed are paired episode by episode.
+
+Examples:
+  labs-env eval --policy scripted --collection insurance-claims --episodes 20 --out runs/scripted
+  labs-env eval --policy random --collection it-helpdesk --scenario account-lockout \\
+      --episodes 50 --concurrency 16 --reward-config phase1 --out runs/random-p1
+  labs-env eval --policy openai --base-url http://localhost:8000/v1 --model Qwen/Qwen3-8B \\
+      --collection insurance-claims --episodes 10 --out runs/qwen --plots runs/qwen/plots
+  labs-env eval --policy mypkg.agents:make_agent --option temperature=0.2 --out runs/mine
+  labs-env eval --policy scripted --reward-config '{"quality_weights": {"discovery": 1}}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from labs_env.cli._common import (
+    SERVICE_EPILOG,
+    add_service_arguments,
+    fmt,
+    format_table,
+    open_client,
+    parse_reward_config,
+    service_label,
+)
+from labs_env.cli._policy import add_policy_arguments, policy_choice
+from labs_env.cli._progress import ProgressBar
+from labs_env.client import AsyncLabsClient
+from labs_env.connect import make_async_client, make_local_async_client
+from labs_env.errors import LabsValidationError
+from labs_env.evaluation.harness import (
+    EvalResult,
+    aclose_policy,
+    aevaluate_policy,
+    resolve_scenarios,
+)
+from labs_env.evaluation.progress import EvalProgress
+from labs_env.vector._loop import run_sync
+
+__all__ = ["register"]
+
+T = TypeVar("T")
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``eval`` subcommand."""
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate a policy: trajectories, summary with confidence intervals, report",
+        description=__doc__,
+        epilog=SERVICE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_policy_arguments(parser)
+    add_run_arguments(parser, default_out="runs/eval")
+    parser.add_argument(
+        "--plots", default=None, metavar="DIR", help="also write PNG charts there (matplotlib)"
+    )
+    parser.set_defaults(func=_main)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, default_out: str) -> None:
+    """The arguments ``eval`` and ``compare`` share: what to play, how, where to write."""
+    parser.add_argument(
+        "--collection", default=None, help="collection slug (default: every collection)"
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        default=None,
+        metavar="S",
+        help="scenario slug or collection/scenario (repeatable; default or 'all': every one)",
+    )
+    parser.add_argument("--episodes", type=int, default=10, help="episodes per scenario (10)")
+    parser.add_argument("--concurrency", type=int, default=8, help="episodes in flight (8)")
+    parser.add_argument(
+        "--reward-config",
+        default=None,
+        metavar="JSON|phase1|phase2|phase3",
+        help="sent with every turn: JSON, a JSON file, or a documented curriculum phase "
+        "(phase3 = the default scoring, also when omitted)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="episode i gets seed SEED + i (0)")
+    parser.add_argument("--out", default=default_out, help=f"output directory ({default_out})")
+    add_service_arguments(parser)
+
+
+def check_counts(args: argparse.Namespace) -> None:
+    """``--episodes`` and ``--concurrency`` must be positive."""
+    for name in ("episodes", "concurrency"):
+        if getattr(args, name) < 1:
+            raise LabsValidationError(f"--{name}", f"must be >= 1, got {getattr(args, name)}")
+
+
+def scenario_list(args: argparse.Namespace) -> list[str]:
+    """The ``collection/scenario`` names to play, checked against the catalog."""
+    with open_client(args) as client:
+        catalog = client.catalog()
+    pairs = resolve_scenarios(catalog, args.collection, args.scenario)
+    return [f"{collection}/{scenario}" for collection, scenario in pairs]
+
+
+def async_client(args: argparse.Namespace) -> AsyncLabsClient:
+    """The async client of the run (local with ``--local`` or without a key)."""
+    kwargs = {"max_connections": args.concurrency}
+    if getattr(args, "local", False):
+        return make_local_async_client(**kwargs)
+    return make_async_client(**kwargs)
+
+
+class LiveProgress:
+    """A stderr progress bar fed by :class:`EvalProgress` (created at the first update)."""
+
+    def __init__(self, title: str = "") -> None:
+        self.title = title
+        self.bar: ProgressBar | None = None
+
+    def __call__(self, state: EvalProgress) -> None:
+        if self.bar is None:
+            if state.skipped:
+                print(
+                    f"{self.title}resuming: {state.skipped} episodes already done, "
+                    f"{state.total} to play",
+                    file=sys.stderr,
+                )
+            self.bar = ProgressBar(state.total, label=self.title + state.label())
+            self.bar.done = state.done
+        else:
+            self.bar.advance(state.done - self.bar.done, label=self.title + state.label())
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _main(args: argparse.Namespace) -> int:
+    check_counts(args)
+    choice = policy_choice(
+        args.policy, base_url=args.base_url, model=args.model, options=args.option, seed=args.seed
+    )
+    reward_config = parse_reward_config(args.reward_config)
+    scenarios = scenario_list(args)
+    policy = choice.build()
+    live = LiveProgress()
+
+    async def body(client: AsyncLabsClient) -> EvalResult:
+        try:
+            return await aevaluate_policy(
+                policy,
+                scenarios,
+                episodes=args.episodes,
+                seed=args.seed,
+                reward_config=reward_config,
+                concurrency=args.concurrency,
+                out_dir=args.out,
+                client=client,
+                progress=live,
+                policy_name=choice.settings(),
+                plots_dir=args.plots,
+            )
+        finally:
+            live.close()
+            await aclose_policy(policy)
+
+    result = run_with_client(args, body)
+    print(
+        f"evaluated {choice.label} on {len(scenarios)} scenario(s) x {args.episodes} episodes "
+        f"({service_label(args)}): {result.ran} played, {result.skipped} already done, "
+        f"{result.errored} errors"
+    )
+    print(describe_files(result))
+    print()
+    print(summary_table(result.summary), end="")
+    return exit_code(result.summary)
+
+
+def run_with_client(args: argparse.Namespace, body: Callable[[AsyncLabsClient], Awaitable[T]]) -> T:
+    """Run ``body(client)`` on a fresh event loop with the run's async client, then close it."""
+
+    async def main() -> T:
+        client = async_client(args)
+        try:
+            return await body(client)
+        finally:
+            await client.aclose()
+
+    return run_sync(main())
+
+
+def describe_files(result: EvalResult) -> str:
+    """Where the run's files are."""
+    errors = result.summary["errors"]["count"]
+    lines = [
+        f"  trajectories: {result.trajectories}",
+        f"  summary:      {result.summary_path}",
+        f"  report:       {result.report_path}",
+    ]
+    if errors:
+        lines.append(f"  errors:       {result.errors} ({errors} episodes, not in the results)")
+    if result.plots:
+        lines.append(f"  plots:        {', '.join(str(p) for p in result.plots)}")
+    return "\n".join(lines)
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """Per-scenario rows and the overall row of a summary."""
+    header = ["scenario", "episodes", "errored", "reward [95% CI]", "turns", "ended"]
+    groups = [*summary["scenarios"].items(), ("all", summary["overall"])]
+    rows = []
+    for key, group in groups:
+        reward = group["reward"]
+        interval = (
+            f"{fmt(reward['mean'])} [{fmt(reward['low'])}, {fmt(reward['high'])}]"
+            if reward["mean"] is not None
+            else "–"
+        )
+        reasons = Counter(group["terminal_reasons"])
+        rows.append(
+            [
+                key,
+                str(group["episodes"]),
+                str(group["errored"]),
+                interval,
+                fmt(group["turns"]["mean"], 1),
+                ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or "–",
+            ]
+        )
+    text = format_table(header, rows)
+    messages = summary["errors"]["messages"]
+    if messages:
+        top, count = next(iter(messages.items()))
+        text += f"\nmost common error ({count}x): {top}\n"
+    return text
+
+
+def exit_code(summary: dict[str, Any]) -> int:
+    """0 when there is a result; 1 when every episode failed."""
+    return 1 if summary["overall"]["episodes"] == 0 and summary["errors"]["count"] else 0

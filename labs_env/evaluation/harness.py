@@ -1,0 +1,398 @@
+"""``evaluate_policy``: run a policy over scenarios and seeds, write trajectories and a report.
+
+Built on the independent-episode collection API (:mod:`labs_env.collect`): many episodes run
+concurrently, each at its own pace, up to ``concurrency`` at a time. Each finished episode is
+appended to ``trajectories.jsonl`` (or ``errors.jsonl`` when an infrastructure failure cut it
+short) as soon as it ends, so an interrupted run loses at most the episodes in flight.
+Rerunning with the same output directory skips the episodes already finished (by their spec
+key) and retries the failed ones. See :mod:`labs_env.evaluation.run_dir` for the files.
+
+Example:
+    >>> result = evaluate_policy("scripted", ["insurance-claims/delayed-claim-call"],
+    ...                          episodes=2, out_dir=tmp)  # doctest: +SKIP
+    >>> result.summary["overall"]["reward"]["mean"]  # doctest: +SKIP
+    1.0
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import os
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labs_env._collect_specs import EpisodeSpec
+from labs_env.client import AsyncLabsClient
+from labs_env.collect import collect, episode_specs
+from labs_env.connect import make_async_client
+from labs_env.episode import coerce_reward_config
+from labs_env.errors import LabsValidationError
+from labs_env.evaluation.progress import EvalProgress
+from labs_env.evaluation.report import render_markdown
+from labs_env.evaluation.run_dir import RunDir
+from labs_env.evaluation.summary import StatsOptions, summarize
+from labs_env.models import Catalog, RewardConfig
+from labs_env.policies import load_policy
+from labs_env.trajectory import JsonlWriter
+from labs_env.vector._loop import run_sync
+
+__all__ = [
+    "EvalResult",
+    "ScenarioRef",
+    "aclose_policy",
+    "aevaluate_policy",
+    "evaluate_policy",
+    "resolve_scenarios",
+]
+
+#: A scenario as ``"collection/scenario"`` or ``(collection, scenario)``.
+ScenarioRef = str | tuple[str, str]
+ProgressCallback = Callable[[EvalProgress], None]
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """What :func:`evaluate_policy` did and where it wrote it.
+
+    Attributes:
+        summary: the summary of everything in the output directory (``summary.json``).
+        ran: episodes played in this call (errored ones included).
+        skipped: episodes already finished in the directory and not played again.
+        errored: episodes of this call cut short by an infrastructure error.
+        plots: PNG files written (empty without ``plots_dir``).
+    """
+
+    out_dir: Path
+    trajectories: Path
+    errors: Path
+    summary_path: Path
+    report_path: Path
+    summary: dict[str, Any]
+    ran: int
+    skipped: int
+    errored: int
+    plots: list[Path] = field(default_factory=list)
+
+
+def resolve_scenarios(
+    catalog: Catalog, collection: str | None = None, scenarios: Sequence[str] | None = None
+) -> list[tuple[str, str]]:
+    """``(collection, scenario)`` pairs from a catalog, a collection and scenario names.
+
+    ``scenarios`` ``None``, empty or ``["all"]`` means every scenario (of ``collection``, or
+    of every collection when it is ``None``). A name may be ``"collection/scenario"``.
+
+    Raises:
+        LabsValidationError: an unknown collection or scenario (the message lists the known).
+    """
+    known = {(c.slug, s.slug) for c in catalog.collections for s in c.scenarios}
+    collections = [c.slug for c in catalog.collections]
+    if collection is not None and collection not in collections:
+        raise LabsValidationError(
+            "collection", f"unknown collection {collection!r}", f"one of {collections}"
+        )
+    if not scenarios or list(scenarios) == ["all"]:
+        return [
+            (c.slug, s.slug)
+            for c in catalog.collections
+            if collection is None or c.slug == collection
+            for s in c.scenarios
+        ]
+    pairs: list[tuple[str, str]] = []
+    for name in scenarios:
+        if "/" in name:
+            slug_c, _, slug_s = name.partition("/")
+        elif collection is not None:
+            slug_c, slug_s = collection, name
+        elif len(collections) == 1:
+            slug_c, slug_s = collections[0], name
+        else:
+            raise LabsValidationError(
+                "scenario", f"{name!r} needs a collection", "pass --collection or 'collection/name'"
+            )
+        if (slug_c, slug_s) not in known:
+            names = sorted(s for c, s in known if c == slug_c)
+            raise LabsValidationError(
+                "scenario", f"unknown scenario {slug_c}/{slug_s}", f"one of {names}"
+            )
+        if (slug_c, slug_s) not in pairs:
+            pairs.append((slug_c, slug_s))
+    return pairs
+
+
+def evaluate_policy(
+    policy: Any,
+    scenarios: Sequence[ScenarioRef],
+    episodes: int = 10,
+    seed: int = 0,
+    reward_config: RewardConfig | Mapping[str, Any] | None = None,
+    concurrency: int = 8,
+    out_dir: str | os.PathLike[str] = "runs/eval",
+    client: AsyncLabsClient | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    policy_name: str | Mapping[str, Any] | None = None,
+    plots_dir: str | os.PathLike[str] | None = None,
+    stats: StatsOptions | None = None,
+    fsync: bool = True,
+    sync_policy: str | None = None,
+) -> EvalResult:
+    """Evaluate ``policy`` on ``episodes`` seeded episodes of each scenario (blocking).
+
+    Runs :func:`aevaluate_policy` on a private event loop (and releases what the policy opened
+    on it, e.g. an ``OpenAIChatPolicy``'s async HTTP client); inside a running loop await
+    :func:`aevaluate_policy` instead.
+    """
+    return run_sync(
+        _released(
+            policy,
+            aevaluate_policy(
+                policy,
+                scenarios,
+                episodes,
+                seed,
+                reward_config,
+                concurrency,
+                out_dir,
+                client,
+                progress,
+                policy_name=policy_name,
+                plots_dir=plots_dir,
+                stats=stats,
+                fsync=fsync,
+                sync_policy=sync_policy,
+            ),
+        )
+    )
+
+
+async def _released(policy: Any, run: Awaitable[EvalResult]) -> EvalResult:
+    try:
+        return await run
+    finally:
+        await aclose_policy(policy)
+
+
+async def aclose_policy(policy: Any) -> None:
+    """Release what a policy opened on the running loop (its ``aclose``), if it has any."""
+    aclose = getattr(policy, "aclose", None)
+    if inspect.iscoroutinefunction(aclose):
+        await aclose()
+
+
+async def aevaluate_policy(
+    policy: Any,
+    scenarios: Sequence[ScenarioRef],
+    episodes: int = 10,
+    seed: int = 0,
+    reward_config: RewardConfig | Mapping[str, Any] | None = None,
+    concurrency: int = 8,
+    out_dir: str | os.PathLike[str] = "runs/eval",
+    client: AsyncLabsClient | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    policy_name: str | Mapping[str, Any] | None = None,
+    plots_dir: str | os.PathLike[str] | None = None,
+    stats: StatsOptions | None = None,
+    fsync: bool = True,
+    sync_policy: str | None = None,
+) -> EvalResult:
+    """Evaluate ``policy`` and write the run's files into ``out_dir``.
+
+    Args:
+        policy: a policy callable (sync or async), or a spec for
+            :func:`~labs_env.policies.load_policy` (``"scripted"``, ``"random"``, ...).
+        scenarios: ``"collection/scenario"`` strings or pairs.
+        episodes: episodes per scenario. Episode ``i`` of every scenario is played with
+            ``config.seed = seed + i`` (:func:`~labs_env.collect.episode_specs`): two policies
+            run with the same ``seed`` are paired episode by episode, and raising
+            ``episodes`` on a rerun extends the run.
+        seed: the run's seed.
+        reward_config: sent with every turn (``None``: the service's default scoring).
+        concurrency: episodes in flight at once.
+        out_dir: the run directory (see :mod:`labs_env.evaluation.run_dir`); reused to resume.
+        client: the async client (default :func:`~labs_env.connect.make_async_client`: the
+            real service when ``LABS_API_KEY`` is set, else the embedded server). Not closed.
+        progress: called with the running :class:`EvalProgress` before the first episode and
+            after each one.
+        policy_name: what the run records as its policy (default: the spec, or the class
+            name); a rerun with another name is refused, as is one with another reward config.
+        plots_dir: also draw the PNG charts there (needs matplotlib).
+        stats: interval options for the summary.
+        fsync: make each record durable before going on (off only for throwaway runs).
+        sync_policy: how a sync policy is called (see :func:`~labs_env.collect.collect`):
+            ``"thread"`` or ``"inline"``; default inline for the built-in scripted and random
+            baselines (pure CPU), a thread pool otherwise.
+
+    Raises:
+        LabsValidationError: bad arguments, unknown scenarios, or a directory holding a run
+            with another policy or reward config. Nothing is run.
+    """
+    config = coerce_reward_config(reward_config)
+    pairs = _normalise_scenarios(scenarios)
+    _check_counts(episodes=episodes, concurrency=concurrency)
+    name = policy_name if policy_name is not None else _policy_name(policy)
+    own_policy = isinstance(policy, str)
+    if own_policy:
+        policy = load_policy(policy)
+    run = RunDir(out_dir)
+    own_client = client is None
+    active = client if client is not None else make_async_client(max_connections=concurrency)
+    try:
+        resolve_scenarios(await active.catalog(), None, [f"{c}/{s}" for c, s in pairs])
+        run.check_settings(
+            {
+                "policy": name,
+                "reward_config": None if config is None else config.model_dump(),
+                "seed": seed,
+                "scenarios": [f"{c}/{s}" for c, s in pairs],
+                "episodes": episodes,
+            }
+        )
+        specs = [
+            spec
+            for collection, scenario in pairs
+            for spec in episode_specs(
+                collection,
+                scenario,
+                episodes=episodes,
+                seed=seed,
+                reward_config=config,
+                extra={"policy": name},
+            )
+        ]
+        finished = run.finished_keys()
+        todo = [spec for spec in specs if spec.key not in finished]
+        state = EvalProgress(total=len(todo), skipped=len(specs) - len(todo))
+        if progress is not None:
+            progress(state)
+        try:
+            if todo:
+                mode = sync_policy or ("inline" if _is_cheap(policy) else "thread")
+                await _collect_into(
+                    run, policy, todo, active, concurrency, mode, state, progress, fsync
+                )
+        finally:  # interrupted too: the report covers what finished
+            result = _finish(run, state, plots_dir, stats)
+    finally:
+        if own_client:
+            await active.aclose()
+        if own_policy:
+            await aclose_policy(policy)
+    return result
+
+
+async def _collect_into(
+    run: RunDir,
+    policy: Any,
+    specs: list[EpisodeSpec],
+    client: AsyncLabsClient,
+    concurrency: int,
+    sync_policy: str,
+    state: EvalProgress,
+    progress: ProgressCallback | None,
+    fsync: bool,
+) -> None:
+    """Play ``specs`` with :func:`~labs_env.collect.collect`; append each record as it ends."""
+    results = JsonlWriter(run.trajectories, fsync=fsync)
+    errors: JsonlWriter | None = None  # created at the first failure
+    try:
+        stream = collect(
+            policy, specs, client=client, concurrency=concurrency, sync_policy=sync_policy
+        )
+        async with contextlib.aclosing(stream) as records:
+            async for record in records:
+                if record.ok:
+                    results.write(record)
+                else:
+                    errors = errors or JsonlWriter(run.errors, fsync=fsync)
+                    errors.write(record)
+                state.add(record)
+                if progress is not None:
+                    progress(state)
+    finally:
+        results.close()
+        if errors is not None:
+            errors.close()
+
+
+def _finish(
+    run: RunDir,
+    state: EvalProgress,
+    plots_dir: str | os.PathLike[str] | None,
+    stats: StatsOptions | None,
+) -> EvalResult:
+    records = run.records()
+    summary = summarize(records, stats)
+    run.summary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    run.report.write_text(render_markdown(summary), encoding="utf-8")
+    plots: list[Path] = []
+    if plots_dir is not None:
+        from labs_env.evaluation.plots import write_plots
+
+        plots = write_plots(records, plots_dir, options=stats)
+    return EvalResult(
+        out_dir=run.path,
+        trajectories=run.trajectories,
+        errors=run.errors,
+        summary_path=run.summary,
+        report_path=run.report,
+        summary=summary,
+        ran=state.done,
+        skipped=state.skipped,
+        errored=state.errors,
+        plots=plots,
+    )
+
+
+def _normalise_scenarios(scenarios: Sequence[ScenarioRef]) -> list[tuple[str, str]]:
+    if isinstance(scenarios, str):
+        scenarios = [scenarios]
+    pairs: list[tuple[str, str]] = []
+    for ref in scenarios:
+        if isinstance(ref, str):
+            collection, sep, scenario = ref.partition("/")
+        elif isinstance(ref, tuple) and len(ref) == 2:
+            collection, scenario = ref
+            sep = "/"
+        else:
+            collection = scenario = sep = ""
+        if not sep or not collection or not scenario:
+            raise LabsValidationError(
+                "scenarios",
+                f"{ref!r} is not 'collection/scenario'",
+                "pass e.g. ['insurance-claims/delayed-claim-call'] (resolve_scenarios helps)",
+            )
+        if (collection, scenario) not in pairs:
+            pairs.append((collection, scenario))
+    if not pairs:
+        raise LabsValidationError("scenarios", "empty", "pass at least one scenario")
+    return pairs
+
+
+def _check_counts(**counts: int) -> None:
+    for name, value in counts.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise LabsValidationError(name, f"must be an int >= 1, got {value!r}")
+
+
+def _is_cheap(policy: Any) -> bool:
+    from labs_env.policies.random_policy import RandomPolicy
+    from labs_env.policies.scripted import ScriptedPolicy
+
+    return isinstance(policy, (RandomPolicy, ScriptedPolicy))
+
+
+def _policy_name(policy: Any) -> str:
+    """A stable name: the spec, ``module:function``, or the object's own repr if it has one."""
+    if isinstance(policy, str):
+        return policy
+    if inspect.isfunction(policy) or inspect.ismethod(policy):
+        return f"{policy.__module__}:{policy.__qualname__}"
+    if any("__repr__" in vars(cls) for cls in type(policy).__mro__[:-1]):
+        return repr(policy)  # e.g. RandomPolicy(seed=3, tool_probability=0.3)
+    return f"{type(policy).__module__}:{type(policy).__qualname__}"

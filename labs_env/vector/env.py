@@ -1,0 +1,635 @@
+"""``LabsVectorEnv``: N Labs episodes stepped concurrently on one event loop and one client.
+
+A Gymnasium vector step submits all N turns at once through one pooled
+:class:`~labs_env.AsyncLabsClient` (one connection pool, one rate limiter, one retry policy),
+so a step costs one network round trip, not N, and there is one process, not N.
+
+Which event loop runs the requests:
+
+* ``reset()`` / ``step()`` / ``close()`` (sync) run them on a private loop on a background
+  thread (``labs-env-vector``), started on first use.
+* ``await areset()`` / ``await astep()`` / ``await aclose()`` run them on *your* running loop,
+  so the env shares it (and a client you passed) with your own async code, e.g. an async LLM
+  policy. No thread is started.
+
+An env binds to the first kind it is used with; mixing the two raises an error. A client you
+pass is used on that loop and must not be used concurrently from another loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.error import ResetNeeded
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from labs_env._secret import ApiKey
+from labs_env.client import AsyncLabsClient
+from labs_env.connect import make_async_client
+from labs_env.episode import coerce_reward_config
+from labs_env.errors import LabsError, LabsValidationError
+from labs_env.models import RewardConfig
+from labs_env.planning import RESET_OPTIONS, scenario_choice
+from labs_env.policies.base import EpisodeContext
+from labs_env.spaces import AgentAction, MessageHistory
+from labs_env.trajectory import JsonlWriter, TrajectoryRecord
+from labs_env.vector._core import EngineSettings, Outcome, Slot, VectorEngine
+from labs_env.vector._driver import EpisodeDriver
+from labs_env.vector._infos import stack_infos
+from labs_env.vector._loop import LoopThread, run_sync
+from labs_env.vector._options import (
+    PerEnv,
+    parse_autoreset,
+    parse_on_error,
+    per_env_values,
+)
+
+__all__ = ["LabsVectorEnv", "VectorStepError"]
+
+_log = logging.getLogger("labs_env")
+Observation = tuple[dict[str, Any], ...]
+StepResult = tuple[
+    tuple[Observation, ...],
+    np.ndarray[Any, Any],
+    np.ndarray[Any, Any],
+    np.ndarray[Any, Any],
+    dict[str, Any],
+]
+_RESET_OPTIONS = RESET_OPTIONS | {"reset_mask"}
+
+
+class VectorStepError(LabsError):
+    """Infrastructure failures in a vector call with ``on_error="raise"``.
+
+    Every other env completed its step; the env's state matches :attr:`result`, so a caller
+    may catch this, log it and keep stepping.
+
+    Attributes:
+        errors: env index -> the exception.
+        result: the batch as ``on_error="truncate"`` would have returned it.
+    """
+
+    def __init__(self, errors: Mapping[int, BaseException], result: Any) -> None:
+        self.errors = dict(errors)
+        self.result = result
+        first = min(self.errors)
+        super().__init__(
+            f"{len(self.errors)} env(s) failed; env {first}: "
+            f"{type(self.errors[first]).__name__}: {self.errors[first]}"
+        )
+
+
+class LabsVectorEnv(VectorEnv[tuple[Observation, ...], tuple[Any, ...], np.ndarray[Any, Any]]):
+    """N Labs episodes as one :class:`gymnasium.vector.VectorEnv` (see the module docstring).
+
+    Args:
+        num_envs: number of episodes stepped together.
+        collection, scenario, score_turns, config, validate_tool_calls, render_mode: as for
+            :class:`~labs_env.LabsEnv`. ``scenario`` may also be a :class:`PerEnv` (env ``i``
+            plays item ``i``; an item may be a list to draw from).
+        client: an :class:`~labs_env.AsyncLabsClient` shared by all envs (not closed by the
+            env). ``None``: the env makes one (real service with a key, else the embedded
+            local server) and closes it.
+        api_key, base_url: for the client the env makes.
+        reward_config: one config for every env, or a :class:`PerEnv` / list of one per env.
+        autoreset_mode: ``SAME_STEP`` (default: a finished env starts its next episode in the
+            same step, so no step is spent on a reset — with NEXT_STEP every finished episode
+            costs one LLM generation whose action is thrown away), ``NEXT_STEP`` or
+            ``DISABLED`` (reset finished envs yourself with ``options={"reset_mask": ...}``).
+        on_error: what an infrastructure failure (network, 5xx, lost episode) does to the env
+            it hits: ``"truncate"`` ends that episode (``truncated=True``, reward 0, the error in
+            ``info["error"]``; autoreset as usual), ``"replace"`` also starts a fresh episode at
+            once whatever the autoreset mode, ``"raise"`` raises :class:`VectorStepError` after
+            the other envs completed. Misuse (bad key, unknown scenario) and bugs always raise.
+        max_concurrency: most requests in flight from this env (``None``: ``num_envs``).
+        prefetch: keep one episode created ahead per env, so an autoreset costs no round trip.
+        max_episode_steps: end episodes as truncated after this many turns (client side).
+        record_to: append every finished episode to this JSONL file (or :class:`JsonlWriter`),
+            as :class:`~labs_env.TrajectoryRecorder` does; errors are recorded, never rewards.
+        record_extra: constant fields stored in each record's ``extra``.
+        close_timeout: seconds ``close`` spends terminating unfinished episodes.
+
+    Example:
+        >>> import gymnasium as gym
+        >>> venv = gym.make_vec("labs_env:Labs-v0", num_envs=4, collection="insurance-claims")
+        ... # doctest: +SKIP
+        >>> obs, infos = venv.reset(seed=0)  # doctest: +SKIP
+        >>> obs, rewards, terminated, truncated, infos = venv.step(["Hello"] * 4)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        collection: str | None = None,
+        scenario: str | Sequence[str] | PerEnv[Any] | None = None,
+        client: AsyncLabsClient | None = None,
+        api_key: str | ApiKey | None = None,
+        base_url: str | None = None,
+        score_turns: bool = True,
+        reward_config: Any = None,
+        render_mode: str | None = None,
+        *,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
+        on_error: str = "truncate",
+        config: Mapping[str, Any] | None = None,
+        validate_tool_calls: bool = False,
+        max_concurrency: int | None = None,
+        prefetch: bool = True,
+        max_episode_steps: int | None = None,
+        record_to: str | os.PathLike[str] | JsonlWriter | None = None,
+        record_extra: Mapping[str, Any] | None = None,
+        close_timeout: float = 5.0,
+    ) -> None:
+        if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
+            raise LabsValidationError("num_envs", f"must be an int >= 1, got {num_envs!r}", "")
+        if render_mode not in (None, "ansi"):
+            raise LabsValidationError(
+                "render_mode", f"{render_mode!r} is not supported", "use None or 'ansi'"
+            )
+        if client is not None and (api_key is not None or base_url is not None):
+            raise LabsValidationError(
+                "client", "given together with api_key/base_url", "configure the client instead"
+            )
+        if client is not None and not isinstance(client, AsyncLabsClient):
+            raise LabsValidationError(
+                "client", f"expected an AsyncLabsClient, got {type(client).__name__}", ""
+            )
+        if collection is not None and (not isinstance(collection, str) or not collection):
+            raise LabsValidationError("collection", "must be a non-empty slug", "")
+        if config is not None and not isinstance(config, Mapping):
+            raise LabsValidationError("config", "must be a mapping", "e.g. {'difficulty': 2}")
+        limits = {"max_concurrency": max_concurrency, "max_episode_steps": max_episode_steps}
+        for name, limit in limits.items():
+            if limit is not None and (not isinstance(limit, int) or limit < 1):
+                raise LabsValidationError(name, f"must be an int >= 1 or None, got {limit!r}", "")
+        self.autoreset_mode, short_mode = parse_autoreset(autoreset_mode)
+        self.on_error = parse_on_error(on_error)
+        scenarios = per_env_values(scenario, num_envs, "scenario", lambda v, f: scenario_choice(v))
+        configs = per_env_values(
+            reward_config, num_envs, "reward_config", coerce_reward_config, lists_are_per_env=True
+        )
+        self.num_envs = num_envs
+        self.render_mode = render_mode
+        self.metadata = {
+            "render_modes": ["ansi"],
+            "render_fps": 1,
+            "autoreset_mode": self.autoreset_mode,
+        }
+        self.single_observation_space = MessageHistory()
+        self.single_action_space = AgentAction()
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.close_timeout = close_timeout
+        self._owns_client = client is None
+        key = ApiKey.resolve(api_key) if api_key is not None else None
+        self._client = client or make_async_client(
+            key, base_url, max_connections=max_concurrency or num_envs * (2 if prefetch else 1)
+        )
+        self._writer: JsonlWriter | None = None
+        self._owns_writer = False
+        if record_to is not None:
+            self._owns_writer = not isinstance(record_to, JsonlWriter)
+            self._writer = (
+                record_to if isinstance(record_to, JsonlWriter) else JsonlWriter(record_to)
+            )
+        driver = EpisodeDriver(
+            self._client,
+            score_turns=bool(score_turns),
+            validate_tool_calls=bool(validate_tool_calls),
+        )
+        settings = EngineSettings(
+            collection=collection,
+            config=dict(config or {}),
+            autoreset=short_mode,
+            replace_on_error=self.on_error == "replace",
+            prefetch=bool(prefetch),
+            record=self._writer is not None,
+            record_extra=dict(record_extra or {}),
+            max_episode_steps=max_episode_steps,
+            max_concurrency=max_concurrency,
+        )
+        slots = [Slot(i, scenarios[i], configs[i]) for i in range(num_envs)]
+        self._engine = VectorEngine(driver, slots, settings)
+        self._thread: LoopThread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the env is bound to
+        self._busy = False
+        self._closing = False
+        self._closing_task: asyncio.Task[None] | None = None
+        self._was_reset = False
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def client(self) -> AsyncLabsClient:
+        """The client all envs share."""
+        return self._client
+
+    @property
+    def collection(self) -> str | None:
+        """The collection (resolved from the catalog at the first reset when not given)."""
+        return self._engine.collection
+
+    def reward_configs(self) -> tuple[RewardConfig | None, ...]:
+        """Each env's reward config for its next turn."""
+        return tuple(
+            s.episode.reward_config if s.episode and not s.episode.done else s.reward_config
+            for s in self._engine.slots
+        )
+
+    def set_reward_config(
+        self, value: Any, env_ids: Sequence[int] | None = None, *, current: bool = True
+    ) -> None:
+        """Set the reward config of some envs (all by default).
+
+        Args:
+            value: a config, a mapping, ``None`` (default scoring), or a :class:`PerEnv` with
+                one value per env in ``env_ids``.
+            env_ids: which envs (default: all).
+            current: also apply from the next turn of each env's current episode (as
+                assigning ``LabsEnv.reward_config`` does); ``False``: later episodes only.
+        """
+        ids = list(range(self.num_envs)) if env_ids is None else [int(i) for i in env_ids]
+        configs = per_env_values(
+            value, len(ids), "reward_config", coerce_reward_config, lists_are_per_env=True
+        )
+        for index, config in zip(ids, configs, strict=True):
+            slot = self._engine.slots[index]
+            slot.reward_config = config
+            if current and slot.episode is not None:
+                slot.episode.reward_config = config
+
+    def context(self, index: int) -> EpisodeContext:
+        """What a policy may know about env ``index``'s current episode."""
+        episode = self._engine.slots[index].episode
+        if episode is None:
+            raise ResetNeeded(f"env {index} has no episode; call reset()")
+        return self._engine.driver.context(episode)
+
+    def contexts(self) -> tuple[EpisodeContext | None, ...]:
+        """Every env's context (``None`` for an env without an episode)."""
+        slots = self._engine.slots
+        return tuple(self._engine.driver.context(s.episode) if s.episode else None for s in slots)
+
+    # ------------------------------------------------------------------ loop binding
+
+    def _bind_sync(self) -> LoopThread:
+        self._check_open()
+        if self._thread is None:
+            if self._loop is not None and not self._loop.is_closed():
+                raise RuntimeError(
+                    "this LabsVectorEnv is used with the async API (areset/astep); "
+                    "keep using it, or make another env for the sync API"
+                )
+            self._engine.rebind()
+            self._thread = LoopThread("labs-env-vector")
+            self._loop = self._thread.loop
+        return self._thread
+
+    def _bind_async(self) -> None:
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        if self._thread is not None:
+            raise RuntimeError(
+                "this LabsVectorEnv is used with the sync API (reset/step); its requests run on "
+                "its own loop thread — make another env for the async API"
+            )
+        if self._loop is not loop:
+            if self._loop is not None and not self._loop.is_closed() and self._loop.is_running():
+                raise RuntimeError("this LabsVectorEnv is bound to another running event loop")
+            self._engine.rebind()  # a previous loop (e.g. an earlier asyncio.run) is gone
+            self._loop = loop
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise gym.error.ClosedEnvironmentError("the LabsVectorEnv is closed")
+
+    # ------------------------------------------------------------------ reset
+
+    def reset(
+        self,
+        *,
+        seed: int | Sequence[int | None] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[tuple[Observation, ...], dict[str, Any]]:
+        """Start new episodes in every env (or those in ``options["reset_mask"]``).
+
+        Args:
+            seed: an int (env ``i`` gets ``seed + i``), one seed per env, or ``None``
+                (continue each env's RNG). Seeds draw the scenario and the episode seed
+                exactly as :meth:`LabsEnv.reset` does.
+            options: ``reset_mask`` (bool array: which envs), and for the envs reset:
+                ``scenario``, ``reward_config``, ``config`` (see :meth:`LabsEnv.reset`;
+                ``scenario``/``reward_config`` may be a :class:`PerEnv`).
+        """
+        thread = self._bind_sync()
+        mask, seeds, per_env = self._reset_plan(seed, options)
+        outcomes = self._run(thread, self._reset_all(mask, seeds, per_env))
+        return self._finish_reset(mask, outcomes)
+
+    async def areset(
+        self,
+        *,
+        seed: int | Sequence[int | None] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[tuple[Observation, ...], dict[str, Any]]:
+        """:meth:`reset` on the running event loop."""
+        self._bind_async()
+        mask, seeds, per_env = self._reset_plan(seed, options)
+        outcomes = await self._guarded(self._reset_all(mask, seeds, per_env))
+        return self._finish_reset(mask, outcomes)
+
+    def _reset_plan(
+        self, seed: int | Sequence[int | None] | None, options: dict[str, Any] | None
+    ) -> tuple[np.ndarray[Any, Any], list[int | None], list[dict[str, Any]]]:
+        n = self.num_envs
+        options = dict(options or {})
+        unknown = sorted(set(options) - _RESET_OPTIONS)
+        if unknown:
+            raise LabsValidationError(
+                "options", f"unknown key(s) {unknown}", f"use {sorted(_RESET_OPTIONS)}"
+            )
+        mask = options.pop("reset_mask", None)
+        if mask is None:
+            mask = np.ones(n, dtype=np.bool_)
+        elif (
+            not isinstance(mask, np.ndarray)
+            or mask.dtype != np.bool_
+            or mask.shape != (n,)
+            or not mask.any()
+        ):
+            raise LabsValidationError(
+                "options.reset_mask", f"must be a bool array of shape ({n},) with a True", ""
+            )
+        if seed is None:
+            seeds: list[int | None] = [None] * n
+        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            super().reset(seed=int(seed))
+            seeds = [int(seed) + i for i in range(n)]
+        else:
+            seeds = list(seed)  # type: ignore[arg-type]
+            if len(seeds) != n:
+                raise LabsValidationError("seed", f"has {len(seeds)} seeds for {n} envs", "")
+        per_env: list[dict[str, Any]] = [{} for _ in range(n)]
+        if "scenario" in options:
+            slugs = per_env_values(options["scenario"], n, "options.scenario", _one_slug)
+            for i, value in enumerate(slugs):
+                if value is not None:
+                    per_env[i]["scenario"] = value
+        if "reward_config" in options:
+            values = per_env_values(
+                options["reward_config"], n, "options.reward_config", coerce_reward_config
+            )
+            for i, config in enumerate(values):
+                per_env[i]["reward_config"] = config
+        extra = options.get("config")
+        if extra:
+            if not isinstance(extra, Mapping):
+                raise LabsValidationError("options.config", "must be a mapping", "")
+            for item in per_env:
+                item["config"] = dict(extra)
+        return mask, seeds, per_env
+
+    async def _reset_all(
+        self, mask: np.ndarray[Any, Any], seeds: list[int | None], per_env: list[dict[str, Any]]
+    ) -> list[Outcome | None]:
+        engine = self._engine
+        await engine.prepare()
+
+        async def one(slot: Slot) -> Outcome:
+            seed = seeds[slot.index]
+            if seed is not None:
+                engine.discard_spare(slot)  # drawn from the old RNG state
+                slot.rng = seeding.np_random(seed)[0]
+            return await engine.reset_op(slot, **per_env[slot.index])
+
+        chosen = [slot for slot in engine.slots if mask[slot.index]]
+        results = await asyncio.gather(*(one(slot) for slot in chosen))
+        outcomes: list[Outcome | None] = [None] * self.num_envs
+        for slot, outcome in zip(chosen, results, strict=True):
+            outcomes[slot.index] = outcome
+        return outcomes
+
+    def _finish_reset(
+        self, mask: np.ndarray[Any, Any], outcomes: list[Outcome | None]
+    ) -> tuple[tuple[Observation, ...], dict[str, Any]]:
+        self._was_reset = True
+        infos = stack_infos([o.info if o else None for o in outcomes], self.num_envs)
+        obs = tuple(slot.obs for slot in self._engine.slots)
+        self._settle(outcomes, (obs, infos))
+        return obs, infos
+
+    # ------------------------------------------------------------------ step
+
+    def step(self, actions: Sequence[Any]) -> StepResult:
+        """Submit one turn per env concurrently (see the class docstring for autoreset and
+        errors). ``actions[i]`` is ignored for an env that resets in this step."""
+        thread = self._bind_sync()
+        plan = self._step_plan(actions)
+        return self._finish_step(self._run(thread, self._step_all(plan)))
+
+    async def astep(self, actions: Sequence[Any]) -> StepResult:
+        """:meth:`step` on the running event loop."""
+        self._bind_async()
+        plan = self._step_plan(actions)
+        return self._finish_step(await self._guarded(self._step_all(plan)))
+
+    def _step_plan(self, actions: Sequence[Any]) -> list[list[Any] | None]:
+        """Validate every action before anything is sent: the messages per env (``None``:
+        this env resets instead)."""
+        if not self._was_reset:
+            raise ResetNeeded("call reset() before step()")
+        if isinstance(actions, (str, bytes, Mapping)) or len(actions) != self.num_envs:
+            raise LabsValidationError(
+                "actions", f"expected a sequence of {self.num_envs} actions", "one per env"
+            )
+        plan: list[list[Any] | None] = []
+        for slot, action in zip(self._engine.slots, actions, strict=True):
+            if slot.autoreset or (
+                slot.needs_reset and self.autoreset_mode != AutoresetMode.DISABLED
+            ):
+                plan.append(None)
+            elif slot.needs_reset or slot.episode is None or slot.episode.done:
+                raise ResetNeeded(
+                    f"env {slot.index} has no running episode; reset it with "
+                    "options={'reset_mask': ...} (autoreset_mode=DISABLED)"
+                )
+            else:
+                try:
+                    plan.append(slot.episode.build_turn(action))
+                except LabsValidationError as exc:
+                    raise LabsValidationError(
+                        f"actions[{slot.index}]", exc.problem, exc.fix
+                    ) from None
+        return plan
+
+    async def _step_all(self, plan: list[list[Any] | None]) -> list[Outcome]:
+        engine = self._engine
+        return list(
+            await asyncio.gather(
+                *(
+                    engine.reset_op(slot) if messages is None else engine.step(slot, messages)
+                    for slot, messages in zip(engine.slots, plan, strict=True)
+                )
+            )
+        )
+
+    def _finish_step(self, outcomes: list[Outcome]) -> StepResult:
+        n = self.num_envs
+        infos = stack_infos([o.info for o in outcomes], n)
+        finals = [o.final for o in outcomes]
+        if any(f is not None for f in finals):
+            final_obs = np.full(n, None, dtype=object)
+            for i, final in enumerate(finals):
+                if final is not None:
+                    final_obs[i] = final[0]
+            mask = np.array([f is not None for f in finals], dtype=np.bool_)
+            infos["final_obs"], infos["_final_obs"] = final_obs, mask
+            infos["final_info"] = stack_infos([f[1] if f else None for f in finals], n)
+            infos["_final_info"] = mask.copy()
+        result: StepResult = (
+            tuple(o.obs for o in outcomes),
+            np.array([o.reward for o in outcomes], dtype=np.float64),
+            np.array([o.terminated for o in outcomes], dtype=np.bool_),
+            np.array([o.truncated for o in outcomes], dtype=np.bool_),
+            infos,
+        )
+        self._settle(list(outcomes), result)
+        return result
+
+    def _settle(self, outcomes: Sequence[Outcome | None], result: Any) -> None:
+        """Write records; raise a fatal error, or the infrastructure errors under "raise"."""
+        errors: dict[int, BaseException] = {}
+        fatal: BaseException | None = None
+        for index, outcome in enumerate(outcomes):
+            if outcome is None:
+                continue
+            self._write(outcome.records)
+            if outcome.errors:
+                errors[index] = outcome.errors[0]
+            if outcome.fatal is not None and fatal is None:
+                fatal = outcome.fatal
+        if fatal is not None:
+            raise fatal
+        if errors and self.on_error == "raise":
+            raise VectorStepError(errors, result) from errors[min(errors)]
+
+    def _write(self, records: list[TrajectoryRecord]) -> None:
+        if self._writer is not None:
+            for record in records:
+                self._writer.write(record)
+
+    def _run(self, thread: LoopThread, coro: Any) -> Any:
+        try:
+            return thread.run(self._guarded(coro))
+        except (asyncio.CancelledError, concurrent.futures.CancelledError):
+            if self._closing:
+                raise gym.error.ClosedEnvironmentError(
+                    "the LabsVectorEnv was closed during this call"
+                ) from None
+            raise
+
+    async def _guarded(self, coro: Any) -> Any:
+        if self._busy:
+            coro.close()
+            raise RuntimeError("another reset/step of this LabsVectorEnv is still running")
+        self._busy = True
+        try:
+            return await self._engine.exclusive(coro)
+        except asyncio.CancelledError:
+            if self._closing:  # cancelled by close(): say so
+                raise gym.error.ClosedEnvironmentError(
+                    "the LabsVectorEnv was closed during this call"
+                ) from None
+            raise
+        finally:
+            self._busy = False
+
+    # ------------------------------------------------------------------ render / close
+
+    def render(self) -> tuple[str, ...] | None:
+        """Each env's transcript (``render_mode="ansi"``)."""
+        if self.render_mode != "ansi":
+            return None
+        return tuple(s.episode.transcript() if s.episode else "" for s in self._engine.slots)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Terminate unfinished episodes (best effort, bounded by ``close_timeout``), close a
+        client the env made, stop the loop thread. Safe while a step is in flight."""
+        self._closing = True
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            try:
+                self._write(thread.run(self._shutdown(loop_stops=True)))
+            except Exception as exc:
+                _log.warning("LabsVectorEnv.close: %s", exc)
+            finally:
+                thread.stop()
+        elif self._loop is not None and not self._loop.is_closed() and self._loop.is_running():
+            _log.warning(
+                "LabsVectorEnv.close() called inside its event loop: unfinished episodes are "
+                "left to expire on the service; use `await venv.aclose()` to terminate them"
+            )
+            self._release_sync()
+        else:
+            self._release_sync()
+        if self._owns_writer and self._writer is not None:
+            self._writer.close()
+
+    async def aclose(self) -> None:
+        """:meth:`close` for the async API (terminates unfinished episodes on this loop)."""
+        if self.closed:
+            return
+        if self._thread is not None:
+            self.close()
+            return
+        self._closing = True
+        try:
+            if self._loop is asyncio.get_running_loop():
+                self._write(await self._shutdown(loop_stops=False))
+        finally:
+            self._release_sync()
+            if self._owns_writer and self._writer is not None:
+                self._writer.close()
+            self.closed = True
+
+    async def _shutdown(self, *, loop_stops: bool) -> list[TrajectoryRecord]:
+        try:
+            return await self._engine.shutdown(self.close_timeout)
+        finally:
+            if self._owns_client:
+                await self._client.aclose()
+            elif loop_stops:
+                self._client.close_idle_connections()  # they live on the loop that stops
+
+    def _release_sync(self) -> None:
+        """Release without awaiting anything (no loop of ours is available)."""
+        for slot in self._engine.slots:
+            if slot.spare is not None:
+                slot.spare.cancel()
+                slot.spare = None
+        if self._owns_client and not self._client.closed:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                run_sync(self._client.aclose())
+            else:
+                task = loop.create_task(self._client.aclose())  # done on the loop's next turn
+                self._closing_task = task
+
+    def __repr__(self) -> str:
+        return f"LabsVectorEnv(num_envs={self.num_envs}, collection={self.collection!r})"
+
+
+def _one_slug(value: Any, field: str) -> str | None:
+    if value is None or (isinstance(value, str) and value):
+        return value
+    raise LabsValidationError(field, f"expected a scenario slug, got {value!r}", "")

@@ -1,0 +1,21 @@
+"""Gymnasium wrappers for Labs envs; each works with ``gym.make`` and on its own, and they compose.
+
+- :class:`CurriculumWrapper` — phases of ``reward_config`` by episode count or reward.
+- :class:`ScoreRewardWrapper` — the reward computed from score dimensions.
+- :class:`TrajectoryRecorder` — every finished episode appended to a JSONL file.
+- :class:`SparseFinalScoring` — unscored turns, one ``/evaluate`` of the finished conversation.
+"""
+
+from labs_env.wrappers.curriculum import DOCUMENTED_CURRICULUM, CurriculumPhase, CurriculumWrapper
+from labs_env.wrappers.recorder import TrajectoryRecorder
+from labs_env.wrappers.score_reward import ScoreRewardWrapper
+from labs_env.wrappers.sparse import SparseFinalScoring
+
+__all__ = [
+    "DOCUMENTED_CURRICULUM",
+    "CurriculumPhase",
+    "CurriculumWrapper",
+    "ScoreRewardWrapper",
+    "SparseFinalScoring",
+    "TrajectoryRecorder",
+]

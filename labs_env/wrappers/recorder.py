@@ -1,0 +1,143 @@
+"""Record every episode to a JSONL file, one durable line per episode.
+
+Each finished episode is appended as a :class:`~labs_env.trajectory.TrajectoryRecord` and
+flushed + fsynced before ``step`` returns, so a crash loses at most the episode in flight. An
+episode cut short is written too: by a ``reset``/``close`` mid-episode (``truncated``,
+``terminal_reason="client_terminated"``) or by an infrastructure failure in ``step`` (``error``
+set; such records are never rewards — filter with ``record.ok``).
+
+Read the file back with :func:`labs_env.trajectory.read_trajectories`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+
+from labs_env.errors import LabsError, LabsValidationError
+from labs_env.trajectory import JsonlWriter, TrajectoryRecord, TurnRecord
+
+__all__ = ["TrajectoryRecorder"]
+
+
+class TrajectoryRecorder(gym.Wrapper[Any, Any, Any, Any]):
+    """Append each episode to ``path`` (JSONL) as it ends.
+
+    Args:
+        env: a Labs env (or a wrapper of one; rewards are recorded as this wrapper sees them).
+        path: the JSONL file (appended to; created if missing).
+        extra: constant fields stored in every record's ``extra`` (e.g. a run id).
+        fsync: fsync after each episode (on by default; the durability guarantee needs it).
+
+    Example:
+        >>> env = TrajectoryRecorder(LabsEnv("support", "refund"), "runs/episodes.jsonl")
+        ... # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        env: gym.Env[Any, Any],
+        path: str | os.PathLike[str],
+        *,
+        extra: Mapping[str, Any] | None = None,
+        fsync: bool = True,
+    ) -> None:
+        super().__init__(env)
+        self.writer = JsonlWriter(path, fsync=fsync)
+        self.extra = dict(extra or {})
+        self._record: TrajectoryRecord | None = None
+        self._started = 0.0
+
+    @property
+    def path(self) -> str:
+        """The file records are appended to."""
+        return str(self.writer.path)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Write an unfinished episode (as cut short), then start recording a new one."""
+        self._finish_abandoned()
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._started = time.perf_counter()
+        self._record = TrajectoryRecord(
+            episode_id=str(info.get("episode_id", "")),
+            collection=str(info.get("collection", "")),
+            scenario=str(info.get("scenario", "")),
+            seed=info.get("seed"),
+            reward_config=info.get("reward_config"),
+            initial_observation=dict(obs[0]) if obs else None,
+            started_at=time.time(),
+            extra={**self.extra, **_phase_fields(info)},
+        )
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Step and record the turn; write the episode when it ends."""
+        started = time.perf_counter()
+        try:
+            obs, reward, terminated, truncated, info = self.env.step(action)
+        except LabsValidationError:
+            raise  # nothing was sent; the episode goes on
+        except LabsError as exc:
+            if self._record is not None:
+                self._record.error = f"{type(exc).__name__}: {exc}"
+                self._write()
+            raise
+        record = self._record
+        if record is not None:
+            record.turns.append(
+                TurnRecord(
+                    turn=int(info.get("turn", len(record.turns) + 1)),
+                    messages=[dict(m) for m in obs[-2:]],
+                    reward=float(reward),
+                    scores=dict(info.get("scores") or {}),
+                    score_breakdown=info.get("score_breakdown"),
+                    terminated=bool(terminated),
+                    truncated=bool(truncated),
+                    terminal_reason=info.get("terminal_reason"),
+                    request_id=info.get("request_id"),
+                    latency_s=time.perf_counter() - started,
+                )
+            )
+            record.total_reward += float(reward)
+            record.final_reward = float(reward)
+            if terminated or truncated:
+                record.terminated = bool(terminated)
+                record.truncated = bool(truncated)
+                record.terminal_reason = info.get("terminal_reason")
+                self._write()
+        return obs, reward, terminated, truncated, info
+
+    def close(self) -> None:
+        """Write an unfinished episode, close the file, close the env (idempotent)."""
+        try:
+            self._finish_abandoned()
+        finally:
+            self.writer.close()
+            super().close()
+
+    def _finish_abandoned(self) -> None:
+        record = self._record
+        if record is None:
+            return
+        if record.turns:
+            record.truncated = True
+            record.terminal_reason = "client_terminated"
+            self._write()
+        self._record = None
+
+    def _write(self) -> None:
+        record = self._record
+        assert record is not None
+        record.duration_s = time.perf_counter() - self._started
+        self.writer.write(record)
+        self._record = None
+
+
+def _phase_fields(info: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: info[k] for k in ("curriculum_phase", "curriculum_phase_name") if k in info}
