@@ -20,8 +20,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 
@@ -33,6 +34,7 @@ HISTORY = [
     {"role": "assistant", "content": "I am sorry to hear that. Which claim is it about?"},
 ]
 Send = Callable[[], Awaitable[object]]
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -111,9 +113,68 @@ async def bench_httpx(base_url: str, n: int, duration: float) -> tuple[int, floa
         return await closed_loop(send, n, duration)
 
 
+class _RawProtocol(asyncio.Protocol):
+    """The floor: a pre-encoded request, only Content-Length framing, no parsing."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.waiter: asyncio.Future[bytes] | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.buffer[:end].lower()
+        length = int(head.split(b"content-length: ")[1].split(b"\r\n")[0])
+        if len(self.buffer) >= end + 4 + length and self.waiter is not None:
+            self.waiter.set_result(self.buffer[end + 4 : end + 4 + length])
+            self.buffer = b""
+
+
+async def bench_raw(base_url: str, n: int, duration: float) -> tuple[int, float, float]:
+    host, port = base_url.removeprefix("http://").split(":")
+    body = b'{"id":"ep_bench","messages":[]}'
+    request = (
+        b"POST /api/v1/episodes/ep_bench/turns HTTP/1.1\r\nHost: %s\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+        % (host.encode(), len(body), body)
+    )
+    loop = asyncio.get_running_loop()
+    idle = [(await loop.create_connection(_RawProtocol, host, int(port)))[1] for _ in range(n)]
+
+    async def send() -> bytes:
+        protocol = idle.pop()
+        protocol.waiter = loop.create_future()
+        assert protocol.transport is not None
+        protocol.transport.write(request)
+        try:
+            return await protocol.waiter
+        finally:
+            idle.append(protocol)
+
+    try:
+        return await closed_loop(send, n, duration)
+    finally:
+        for protocol in idle:
+            if protocol.transport is not None:
+                protocol.transport.close()
+
+
+def uvloop_run(coroutine: Coroutine[Any, Any, T]) -> T:
+    import uvloop
+
+    return uvloop.run(coroutine)
+
+
 CLIENTS = {
     "labs": ("AsyncLabsClient", bench_labs),
     "httpx": ("httpx.AsyncClient (stock)", bench_httpx),
+    "raw": ("raw asyncio (floor)", bench_raw),
 }
 
 
@@ -122,49 +183,52 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--latency", type=float, default=0.05, help="server latency, seconds")
-    parser.add_argument("--duration", type=float, default=3.0, help="seconds per cell")
+    parser.add_argument("--duration", type=float, default=2.5, help="seconds per cell")
     parser.add_argument("--ns", type=int, nargs="+", default=[1, 16, 64, 256])
-    parser.add_argument("--clients", nargs="+", choices=sorted(CLIENTS), default=["labs", "httpx"])
-    parser.add_argument("--uvloop", action="store_true", help="run the client on uvloop")
+    parser.add_argument(
+        "--clients", nargs="+", choices=sorted(CLIENTS), default=["labs", "httpx", "raw"]
+    )
+    parser.add_argument(
+        "--loops",
+        nargs="+",
+        choices=["asyncio", "uvloop"],
+        default=["asyncio", "uvloop"],
+        help="event loop(s) the clients run on (the server always runs uvloop)",
+    )
     args = parser.parse_args()
 
     port = free_port()
     server = start_server(port, args.latency)
     base_url = f"http://127.0.0.1:{port}"
-    loop_name = "uvloop" if args.uvloop else "asyncio"
     print(
-        f"latency {args.latency * 1000:.0f} ms, {args.duration:g} s per cell, client loop "
-        f"{loop_name}, {os.cpu_count()} CPUs (client and server share them)\n"
+        f"latency {args.latency * 1000:.0f} ms, {args.duration:g} s per cell, "
+        f"{os.cpu_count()} CPUs shared by client and server\n"
     )
     print(
-        f"{'client':<28} {'N':>4} {'req/s':>8} {'ideal':>8} {'ratio':>6} {'CPU µs/req':>11} "
-        f"{'server CPU µs/req':>18}"
+        f"{'client':<28} {'loop':<8} {'N':>4} {'req/s':>8} {'ideal':>8} {'ratio':>6} "
+        f"{'CPU µs/req':>11} {'server CPU µs/req':>18}"
     )
     try:
-        for name in args.clients:
+        # interleaved per N, so that the machine's noise hits every client alike
+        cells = [(n, loop, name) for n in args.ns for loop in args.loops for name in args.clients]
+        for n, loop, name in cells:
             label, bench = CLIENTS[name]
-            for n in args.ns:
-                runner = bench(base_url, n, args.duration)
-                server_cpu0 = process_cpu(server.pid)
-                if args.uvloop:
-                    import uvloop
-
-                    done, wall, cpu = uvloop.run(runner)
-                else:
-                    done, wall, cpu = asyncio.run(runner)
-                server_cpu1 = process_cpu(server.pid)
-                server_cost = "n/a"
-                if server_cpu0 is not None and server_cpu1 is not None and done:
-                    # includes the warm-up requests: an upper bound
-                    server_cost = f"<= {(server_cpu1 - server_cpu0) / done * 1e6:.0f}"
-                rate = done / wall
-                ideal = n / args.latency
-                per_request = cpu / done * 1e6 if done else float("nan")
-                print(
-                    f"{label:<28} {n:>4} {rate:>8.0f} {ideal:>8.0f} {rate / ideal:>6.2f} "
-                    f"{per_request:>11.0f} {server_cost:>18}",
-                    flush=True,
-                )
+            run = uvloop_run if loop == "uvloop" else asyncio.run
+            server_cpu0 = process_cpu(server.pid)
+            done, wall, cpu = run(bench(base_url, n, args.duration))
+            server_cpu1 = process_cpu(server.pid)
+            server_cost = "n/a"
+            if server_cpu0 is not None and server_cpu1 is not None and done:
+                # includes the warm-up requests: an upper bound
+                server_cost = f"<= {(server_cpu1 - server_cpu0) / done * 1e6:.0f}"
+            rate = done / wall
+            ideal = n / args.latency
+            per_request = cpu / done * 1e6 if done else float("nan")
+            print(
+                f"{label:<28} {loop:<8} {n:>4} {rate:>8.0f} {ideal:>8.0f} {rate / ideal:>6.2f} "
+                f"{per_request:>11.0f} {server_cost:>18}",
+                flush=True,
+            )
     finally:
         server.terminate()
         server.wait(10)

@@ -89,14 +89,24 @@ def _episodes(
     return turns
 
 
-def _evaluate_new(sim: Simulator, spec: ScenarioSpec, agent: list[Message], n: int) -> int:
+def _evaluate_new(
+    sim: Simulator,
+    spec: ScenarioSpec,
+    agent: list[Message],
+    n: int,
+    new_tag: Callable[[], str],
+) -> int:
     session = sim.start(spec, 0)
     base = [Message(role="user", content=session.opening)]
     for message in agent:
         base.append(message)
         base.append(Message(role="user", content=session.reply(base).content))
+    tag = new_tag()
     batches = [
-        [Message(role=m.role, content=f"{m.content} [e{i}]", tool_calls=m.tool_calls) for m in base]
+        [
+            Message(role=m.role, content=f"{m.content} [{tag}{i}]", tool_calls=m.tool_calls)
+            for m in base
+        ]
         for i in range(n)
     ]
     for conversation in batches:
@@ -126,7 +136,7 @@ def main() -> None:
         agent = _script(sim, spec)
         new = _best(partial(_episodes, sim, spec, agent, episodes, fresh_tag))
         repeat = _best(partial(_episodes, sim, spec, agent, episodes, None))
-        evaluate = _best(partial(_evaluate_new, sim, spec, agent, episodes))
+        evaluate = _best(partial(_evaluate_new, sim, spec, agent, episodes, fresh_tag))
         cells = [f"{value * 1e6:>12.1f} µs" for value in (new, repeat, evaluate)]
         print(f"{spec.slug:<24} {cells[0]:>16} {cells[1]:>14} {cells[2]:>15}")
 

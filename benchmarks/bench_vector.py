@@ -272,9 +272,10 @@ def main() -> None:
         )  # fmt: skip
         try:
             print("Full local server (persona + scorers per turn), LabsVectorEnv:\n")
+            full_kw = {"collection": "insurance-claims", "scenario": "delayed-claim-call"}
             print(HEADER)
             for n in (16, 64):
-                r = measure("vector", n, url, full, args, collection="insurance-claims", scenario="delayed-claim-call")  # fmt: skip
+                r = measure("vector", n, url, full, args, **full_kw)
                 print(row(LABELS["vector"], n, r), flush=True)
         finally:
             full.terminate()

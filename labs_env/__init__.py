@@ -76,7 +76,7 @@ from labs_env.collect import (
     completed_keys,
     episode_specs,
 )
-from labs_env.vector import LabsVectorEnv, PerEnv, VectorStepError
+from labs_env.vector import LabsVectorEnv, PerEnv, VectorCurriculumWrapper, VectorStepError
 
 register_envs()
 
@@ -156,6 +156,7 @@ __all__ = [
     "TurnRecord",
     "TurnResult",
     "Unicode",
+    "VectorCurriculumWrapper",
     "VectorStepError",
     "__version__",
     "acompare_policies",

@@ -17,7 +17,7 @@ from labs_env import _requests as rq
 from labs_env._config import ClientConfig, TimeoutArg, failure_from_httpx
 from labs_env._core import RETRY, Call, TransportFailure
 from labs_env._http import ConnectionPool
-from labs_env._ratelimit import FlowControl, AsyncFlowControl, RateLimitSnapshot
+from labs_env._ratelimit import AsyncFlowControl, AsyncFlowGate, FlowControl, RateLimitSnapshot
 from labs_env._retry import RetryPolicy, sleep_async
 from labs_env._secret import ApiKey
 from labs_env.errors import LabsValidationError
@@ -55,6 +55,9 @@ class AsyncLabsClient:
         transport: any ``httpx.AsyncBaseTransport``; the caller owns and closes it. Without
             it the client uses its own fast HTTP/1.1 transport.
         max_connections: connection pool size; size it to the requests you keep in flight.
+        flow_control: pace requests with this gate instead of the client's own
+            :class:`~labs_env._ratelimit.AsyncFlowControl` (e.g. one quota shared by several
+            processes, see :mod:`labs_env.distributed`).
 
     Example:
         >>> import asyncio
@@ -78,6 +81,7 @@ class AsyncLabsClient:
         retry_unsafe_turns: bool = False,
         allow_insecure_http: bool = False,
         max_connections: int = 256,
+        flow_control: AsyncFlowGate | None = None,
     ) -> None:
         self._config = config = ClientConfig.create(
             api_key=api_key,
@@ -90,8 +94,10 @@ class AsyncLabsClient:
             custom_transport=transport is not None,
             max_connections=max_connections,
         )
-        self._flow = AsyncFlowControl(
-            FlowControl(max_block=config.retry_policy.max_rate_limit_wait)
+        self._flow: AsyncFlowGate = (
+            flow_control
+            if flow_control is not None
+            else AsyncFlowControl(FlowControl(max_block=config.retry_policy.max_rate_limit_wait))
         )
         self._closed = False
         self._http: httpx.AsyncClient | None = None

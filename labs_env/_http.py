@@ -123,8 +123,8 @@ class _Connection(asyncio.Protocol):
         self._fail(TransportFailure("timed out waiting for the response", sent=True, timeout=True))
         self.close()
 
-    async def send(self, data: bytes, timeout: float | None) -> RawResponse:
-        """Write one request and wait for its complete response."""
+    async def send(self, data: bytes) -> RawResponse:
+        """Write one request and wait for its complete response (the pool enforces timeouts)."""
         transport = self._transport
         assert transport is not None
         loop = asyncio.get_running_loop()
@@ -135,13 +135,11 @@ class _Connection(asyncio.Protocol):
         self._got_bytes = False
         self.status = 0
         transport.write(data)
-        if timeout is None:
-            return await waiter
-        handle = loop.call_later(timeout, self._on_timeout)
-        try:
-            return await waiter
-        finally:
-            handle.cancel()
+        return await waiter
+
+    def usable(self) -> bool:
+        """Open and not closing: a request written now reaches the server's socket."""
+        return self.alive and self._transport is not None and not self._transport.is_closing()
 
     def close(self) -> None:
         self.alive = False
@@ -182,6 +180,9 @@ class ConnectionPool:
         self._open = 0
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._busy: dict[_Connection, float] = {}  # connection -> response deadline
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._tick = 1.0
 
     def __repr__(self) -> str:
         return f"ConnectionPool({self._host}:{self._port}, open={self._open})"
@@ -195,16 +196,41 @@ class ConnectionPool:
         if conn is None:
             conn = await self._checkout()
         data = head + body if body else head
+        if timeout is not None:
+            self._watch(conn, timeout)
         try:
-            response = await conn.send(data, timeout)
+            response = await conn.send(data)
         except BaseException:
             self._discard(conn)
             raise
+        finally:
+            if timeout is not None:
+                self._busy.pop(conn, None)
         if conn.keep_alive and conn.alive and not self._closed:
             self._check_in(conn)
         else:
             self._discard(conn)
         return response
+
+    # ----------------------------------------------------------------- timeouts
+
+    def _watch(self, conn: _Connection, timeout: float) -> None:
+        """Time out ``conn``'s response after ``timeout`` s (one sweeper, no timer per request)."""
+        self._busy[conn] = time.monotonic() + timeout
+        tick = min(1.0, max(0.01, timeout / 10))
+        if tick < self._tick:
+            self._tick = tick
+        if self._sweeper is None and self._loop is not None:
+            self._sweeper = self._loop.call_later(self._tick, self._sweep)
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        now = time.monotonic()
+        for conn in [c for c, deadline in self._busy.items() if deadline <= now]:
+            del self._busy[conn]
+            conn._on_timeout()
+        if self._busy and self._loop is not None:
+            self._sweeper = self._loop.call_later(self._tick, self._sweep)
 
     # ----------------------------------------------------------------- pool bookkeeping
 
@@ -215,6 +241,10 @@ class ConnectionPool:
                 conn.close()
         self._idle.clear()
         self._waiters.clear()
+        self._busy.clear()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         self._open = 0
         self._loop = loop
 
@@ -225,7 +255,7 @@ class ConnectionPool:
         now = time.monotonic()
         while idle:
             conn = idle.pop()  # most recently used first
-            if conn.alive and now - conn.idle_since < self._idle_timeout:
+            if conn.usable() and now - conn.idle_since < self._idle_timeout:
                 return conn
             self._open -= 1
             conn.close()
@@ -244,7 +274,7 @@ class ConnectionPool:
                     self._check_in(waiter.result())  # type: ignore[arg-type]
                 raise
             if conn is not None:
-                if conn.alive:
+                if conn.usable():
                     return conn
                 self._open -= 1
             # None: a slot was freed; loop to claim it

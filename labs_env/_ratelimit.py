@@ -22,10 +22,17 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from labs_env._retry import parse_reset, parse_retry_after, sleep_async, sleep_sync
 
-__all__ = ["AsyncFlowControl", "FlowControl", "RateLimitSnapshot", "SyncFlowControl"]
+__all__ = [
+    "AsyncFlowControl",
+    "AsyncFlowGate",
+    "FlowControl",
+    "RateLimitSnapshot",
+    "SyncFlowControl",
+]
 
 _PROBE, _OPEN, _METERED = 0, 1, 2
 _DEFAULT_WINDOW = 60.0  # the documented plans are "per minute"
@@ -147,10 +154,6 @@ class FlowControl:
         self._reset_at += windows * self._window
         self._window_start = self._reset_at - self._window
         self._remaining = float(self._limit or 1)
-
-    def cancel(self, ticket: int) -> None:
-        """A reserved request was never sent (its slot stays used: conservative)."""
-        self.on_failure(ticket)
 
     # ----------------------------------------------------------------- feedback
 
@@ -276,6 +279,27 @@ class SyncFlowControl:
             return self.core.snapshot()
 
 
+class AsyncFlowGate(Protocol):
+    """What :class:`~labs_env.AsyncLabsClient` needs from its flow control (``flow_control=``).
+
+    :class:`AsyncFlowControl` is the per-client default; a shared gate (e.g. the Ray
+    collector's cluster-wide quota, :mod:`labs_env.distributed.quota`) paces many clients
+    together.
+    """
+
+    async def acquire(self) -> int:
+        """Wait for permission to send; returns the ticket."""
+        ...
+
+    def finish(self, ticket: int, status: int | None, headers: Mapping[str, str] | None) -> None:
+        """Report how the request ended (``status=None``: no response)."""
+        ...
+
+    def snapshot(self) -> RateLimitSnapshot:
+        """The quota as currently known."""
+        ...
+
+
 class AsyncFlowControl:
     """Wrapper for the async client: one state for all concurrent calls of the client."""
 
@@ -283,8 +307,9 @@ class AsyncFlowControl:
         self.core = core or FlowControl()
         self._waiters: list[asyncio.Future[None]] = []
 
-    async def acquire(self) -> int:
-        """Wait for permission to send; returns the ticket."""
+    async def reserve(self) -> tuple[int, float]:
+        """Wait for a reservation: ``(ticket, delay)``; the caller sleeps ``delay`` then sends
+        (or reports ``finish(ticket, None, None)`` if it gives up)."""
         core = self.core
         while (reservation := core.reserve(time.time())) is None:
             waiter = asyncio.get_running_loop().create_future()
@@ -294,7 +319,11 @@ class AsyncFlowControl:
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
-        ticket, delay = reservation
+        return reservation
+
+    async def acquire(self) -> int:
+        """Wait for permission to send; returns the ticket."""
+        ticket, delay = await self.reserve()
         if delay > 0:
             try:
                 await sleep_async(delay)

@@ -8,9 +8,10 @@ the field path (``messages[2].content``) and the fix, before anything is sent.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, get_args
 from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
@@ -23,6 +24,7 @@ from labs_env.errors import (
 )
 from labs_env.models import (
     MAX_BATCH_ITEMS,
+    MAX_MESSAGE_CHARS,
     BatchEvaluateItem,
     BatchEvaluateRequest,
     BatchEvaluateResult,
@@ -35,6 +37,7 @@ from labs_env.models import (
     EpisodeCreated,
     EvaluateRequest,
     EvaluationResult,
+    Message,
     RewardConfig,
     SubmitTurnRequest,
     TerminateResult,
@@ -80,7 +83,7 @@ _FIXES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestSpec(Generic[T]):
     """One logical API call, independent of how it is sent.
 
@@ -171,6 +174,9 @@ _PARSE_COMPARE = _parser(CompareResult)
 _PARSE_TERMINATE = _parser(TerminateResult)
 
 
+_SAFE_ID = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
 def _episode_path(episode_id: Any, suffix: str) -> str:
     if not isinstance(episode_id, str) or not episode_id:
         raise LabsValidationError(
@@ -178,7 +184,36 @@ def _episode_path(episode_id: Any, suffix: str) -> str:
             f"must be a non-empty string, got {episode_id!r}",
             "pass the episode_id returned by create_episode",
         )
-    return f"/api/v1/episodes/{quote(episode_id, safe='')}/{suffix}"
+    if not _SAFE_ID.fullmatch(episode_id):
+        episode_id = quote(episode_id, safe="")
+    return f"/api/v1/episodes/{episode_id}/{suffix}"
+
+
+_ROLES = frozenset(get_args(Message.model_fields["role"].annotation))
+_PLAIN_KEYS = frozenset({"role", "content"})
+_json_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _plain_turn_body(episode_id: str, messages: Any) -> bytes | None:
+    """The hot path of a turn: plain ``{"role", "content"}`` dicts that are plainly valid are
+    encoded directly (the same bytes pydantic would produce); anything else returns ``None``
+    and goes through the request model, which reports the precise error.
+    """
+    if type(messages) is not list or not messages:
+        return None
+    for message in messages:
+        if (
+            type(message) is not dict
+            or message.keys() != _PLAIN_KEYS
+            or message["role"] not in _ROLES
+            or type(message["content"]) is not str
+            or len(message["content"]) > MAX_MESSAGE_CHARS
+        ):
+            return None
+    try:
+        return _json_encode({"id": episode_id, "messages": messages}).encode()
+    except UnicodeEncodeError:  # e.g. a lone surrogate: let pydantic report it
+        return None
 
 
 # --------------------------------------------------------------------------- builders
@@ -210,6 +245,10 @@ def submit_turn_spec(
 ) -> RequestSpec[TurnResult]:
     """``POST /api/v1/episodes/{id}/turns``: not idempotent on the service."""
     path = _episode_path(episode_id, "turns")
+    if reward_config is None:
+        body = _plain_turn_body(episode_id, messages)
+        if body is not None:
+            return RequestSpec("POST", path, body, _PARSE_TURN, idempotent=False)
     request = _validate(
         SubmitTurnRequest,
         {

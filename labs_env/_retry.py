@@ -24,6 +24,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from labs_env.errors import LabsValidationError
+
 __all__ = [
     "NOT_PROCESSED_STATUSES",
     "RETRY_STATUSES",
@@ -66,8 +68,6 @@ class RetryPolicy:
         for name in ("initial_delay", "max_delay", "deadline", "max_rate_limit_wait"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                from labs_env.errors import LabsValidationError
-
                 raise LabsValidationError(
                     f"RetryPolicy.{name}", f"must be a finite number >= 0, got {value!r}", ""
                 )

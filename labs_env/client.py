@@ -69,6 +69,8 @@ class LabsClient:
             ``Idempotency-Key`` would record the turn twice.
         allow_insecure_http: permit ``http://`` to a non-loopback host.
         max_connections: connection pool size.
+        flow_control: pace requests with this :class:`~labs_env._ratelimit.SyncFlowControl`
+            instead of a private one (several clients sharing one key's quota).
 
     Example:
         >>> import httpx, json
@@ -92,6 +94,7 @@ class LabsClient:
         retry_unsafe_turns: bool = False,
         allow_insecure_http: bool = False,
         max_connections: int = 64,
+        flow_control: SyncFlowControl | None = None,
     ) -> None:
         self._config = config = ClientConfig.create(
             api_key=api_key,
@@ -118,7 +121,9 @@ class LabsClient:
             ),
             trust_env=transport is None,
         )
-        self._flow = SyncFlowControl(FlowControl(max_block=config.retry_policy.max_rate_limit_wait))
+        self._flow = flow_control or SyncFlowControl(
+            FlowControl(max_block=config.retry_policy.max_rate_limit_wait)
+        )
         self._closed = False
 
     # ----------------------------------------------------------------- lifecycle

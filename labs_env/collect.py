@@ -110,6 +110,8 @@ class _Run:
     ) -> None:
         self.policy = policy
         self.policy_is_async = is_async_policy(policy)
+        acall = getattr(policy, "acall", None)
+        self._acall = acall if inspect.iscoroutinefunction(acall) else None
         self.driver = driver
         self.total = total
         self.max_turns = max_turns
@@ -123,6 +125,8 @@ class _Run:
         self._ok = 0
 
     async def act(self, history: Any, context: Any) -> Any:
+        if self._acall is not None:
+            return await self._acall(history, context)
         if self.policy_is_async:
             return await acall_policy(self.policy, history, context)
         if self.sync_policy == "thread":

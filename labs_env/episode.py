@@ -104,7 +104,7 @@ def flatten_scores(scores: Mapping[str, Any] | None) -> dict[str, float]:
     flat: dict[str, float] = {}
 
     def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, Mapping):
+        if type(value) is dict or isinstance(value, Mapping):  # dict first: ABC checks are slow
             for key, item in value.items():
                 walk(f"{prefix}.{key}" if prefix else str(key), item)
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -227,7 +227,9 @@ class Episode:
         """The conversation as a tuple of fresh message dicts (never shared with the caller)."""
         # Only tool-call inputs nest; copying just them is ~15x cheaper than a deepcopy of the
         # whole history, which dominated the vector env's CPU per step.
-        return tuple(_copy_message(message) for message in self._history)
+        return tuple(
+            [m.copy() if "tool_calls" not in m else _copy_message(m) for m in self._history]
+        )
 
     def tool_dicts(self) -> list[dict[str, Any]]:
         """The episode's tools as fresh plain dicts."""
@@ -323,7 +325,7 @@ class Episode:
             "request_id": result.request_id,
         }
         if result.score_breakdown is not None:
-            info["score_breakdown"] = copy.deepcopy(result.score_breakdown)
+            info["score_breakdown"] = _copy_json(result.score_breakdown)
         if terminated or truncated:
             self.done = True
             self.terminal_reason = result.terminal_reason or "completed"
@@ -353,6 +355,18 @@ class Episode:
                 tail += f"  ended: {summary.terminal_reason}"
             lines.append(tail)
         return "\n".join(lines) + "\n"
+
+
+def _copy_json(value: Any) -> Any:
+    """A copy of parsed JSON (dicts, lists, scalars): 5-10x faster than ``copy.deepcopy``,
+    which dominated the vector env's CPU per turn with large score breakdowns."""
+    if type(value) is dict:
+        return {key: _copy_json(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_copy_json(item) for item in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return copy.deepcopy(value)
 
 
 def _copy_message(message: Mapping[str, Any]) -> dict[str, Any]:

@@ -170,3 +170,31 @@ def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     assert "labs-env eval --policy openai --base-url http://localhost:8000/v1" in text
     assert "LABS_API_KEY" in text
+
+
+def test_local_flag_keeps_a_run_offline_when_a_key_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LABS_API_KEY", "lab_mustnotbeused0000000001")
+    monkeypatch.setenv("LABS_URL", "http://127.0.0.1:9")  # nothing listens: a leak would fail
+    assert _eval(tmp_path / "run", "--policy", "scripted", *TALK, "--episodes", "1", "--local") == 0
+    out = capsys.readouterr().out
+    assert "(embedded local Labs server)" in out
+    assert "lab_mustnotbeused" not in (tmp_path / "run" / "run.json").read_text()
+
+
+def test_every_episode_failing_exits_1_and_names_the_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "broken_agent.py").write_text(
+        "def act(history, context):\n    raise ConnectionError('model server unreachable')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "run"
+    assert _eval(out, "--policy", "broken_agent:act", *TALK, "--episodes", "2") == 1
+    captured = capsys.readouterr().out
+    assert "2 errors" in captured and "most common error (2x)" in captured
+    assert "model server unreachable" in captured
+    assert read_trajectories(out / "trajectories.jsonl") == []
+    assert len(read_trajectories(out / "errors.jsonl")) == 2
+    sys.modules.pop("broken_agent", None)

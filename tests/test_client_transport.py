@@ -6,15 +6,21 @@ import asyncio
 import json
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from _client_fakes import CREATED, KEY, MESSAGES, TURN
 
-from labs_env import APIConnectionError, APITimeoutError, AsyncLabsClient, LabsValidationError
+from labs_env import (
+    APIConnectionError,
+    APITimeoutError,
+    AsyncLabsClient,
+    LabsClient,
+    LabsValidationError,
+)
 from labs_env._http import ConnectionPool
 from labs_env.testing import instant_retries
 
@@ -256,14 +262,16 @@ def test_error_statuses_and_rate_limit_headers_over_the_wire() -> None:
     asyncio.run(main())
 
 
-def test_closed_client_and_reuse_across_event_loops() -> None:
+@contextmanager
+def threaded_server(script: Callable[[int], Action]) -> Iterator[RawServer]:
+    """A RawServer on its own event loop in a thread (for sync clients and several loops)."""
     ready = threading.Event()
     stop: list[Callable[[], None]] = []
     holder: list[RawServer] = []
 
     def run_server() -> None:
         async def main() -> None:
-            async with serve(lambda n: response(TURN)) as server:
+            async with serve(script) as server:
                 holder.append(server)
                 done = asyncio.Event()
                 loop = asyncio.get_running_loop()
@@ -277,18 +285,36 @@ def test_closed_client_and_reuse_across_event_loops() -> None:
     thread.start()
     assert ready.wait(10)
     try:
-        client = client_for(holder[0])
+        yield holder[0]
+    finally:
+        stop[0]()
+        thread.join(10)
+
+
+def test_closed_client_and_reuse_across_event_loops() -> None:
+    with threaded_server(lambda n: response(TURN)) as server:
+        client = client_for(server)
         asyncio.run(client.submit_turn("ep_1", MESSAGES))
         asyncio.run(client.submit_turn("ep_1", MESSAGES))  # a new event loop: a fresh pool
-        assert len(holder[0].requests) == 2 and holder[0].connections == 2
+        assert len(server.requests) == 2 and server.connections == 2
         asyncio.run(client.aclose())
         asyncio.run(client.aclose())  # idempotent
         assert client.closed
         with pytest.raises(LabsValidationError, match="closed"):
             asyncio.run(client.submit_turn("ep_1", MESSAGES))
-    finally:
-        stop[0]()
-        thread.join(10)
+
+
+def test_sync_client_over_its_default_network_transport() -> None:
+    answers: list[Action] = [CLOSE, response(CREATED), CLOSE, response(TURN)]
+    with threaded_server(lambda n: answers[min(n, 3)]) as server:
+        base_url = f"http://127.0.0.1:{server.port}"
+        with LabsClient(api_key=KEY, base_url=base_url) as client, instant_retries():
+            assert client.create_episode("c", "s").episode_id == "ep_1"  # resent after the drop
+            with pytest.raises(APIConnectionError, match="retry_unsafe_turns"):
+                client.submit_turn("ep_1", MESSAGES)  # dropped after sending: not resent
+        assert len(server.requests) == 3
+        with pytest.raises(LabsValidationError, match="closed"):
+            client.catalog()
 
 
 def test_idle_connections_expire_before_reuse() -> None:

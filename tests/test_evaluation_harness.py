@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from labs_env.connect import make_local_async_client
+from labs_env.connect import make_local_async_client, make_local_client
 from labs_env.errors import LabsValidationError
 from labs_env.evaluation import (
     EvalProgress,
@@ -148,6 +148,7 @@ def test_async_policy_and_bad_arguments(tmp_path: Path) -> None:
         ({"episodes": 0}, "episodes"),
         ({"concurrency": 0}, "concurrency"),
         ({"reward_config": {"quality_weights": {"vibes": 1}}}, "reward_config"),
+        ({"client": make_local_client()}, "client"),
     ]:
         call: dict[str, Any] = {"scenarios": [TALK], "out_dir": tmp_path / "b", **kwargs}
         with pytest.raises(LabsValidationError) as info:
@@ -209,3 +210,29 @@ def test_compare_policies_pairs_episodes_and_asks_the_service(tmp_path: Path) ->
 def test_progress_label() -> None:
     state = EvalProgress(total=3)
     assert state.mean_reward is None and "mean –" in state.label()
+
+
+def test_an_interrupted_run_keeps_what_finished_and_resumes(tmp_path: Path) -> None:
+    server = LabsServer()
+
+    def stop_after_three(state: EvalProgress) -> None:
+        if state.done == 3:
+            raise KeyboardInterrupt
+
+    async def run(episodes: int, progress: Any = None) -> Any:
+        async with make_local_async_client(server=server) as client:
+            return await aevaluate_policy(
+                "scripted", [TALK], episodes, concurrency=2, out_dir=tmp_path, client=client,
+                progress=progress, fsync=False,
+            )  # fmt: skip
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(run(10, stop_after_three))
+    assert len(read_trajectories(tmp_path / "trajectories.jsonl")) == 3
+    assert json.loads((tmp_path / "summary.json").read_text())["overall"]["episodes"] == 3
+    # Episodes take turns on the loop even against the in-process server: the interrupt came
+    # while a few episodes were in flight, not after all ten had been played.
+    assert len(server.episodes) < 10
+    rerun = asyncio.run(run(10))
+    assert (rerun.ran, rerun.skipped) == (7, 3)
+    assert rerun.summary["overall"]["episodes"] == 10

@@ -227,3 +227,41 @@ def test_cli_serve_is_registered_and_rejects_bad_fault_rates(
 ) -> None:
     assert cli_main(["serve", "--fault-500", "2"]) == 2
     assert "server_error_rate" in capsys.readouterr().err
+
+
+class _RecordingTransport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info:{name}"
+
+
+def test_coalescing_transport_sends_head_and_body_in_one_write() -> None:
+    from labs_env.server.http_protocol import CoalescingTransport
+
+    raw = _RecordingTransport()
+    transport = CoalescingTransport(raw)  # type: ignore[arg-type]
+    transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    assert raw.writes == []
+    transport.write(b"{}")
+    transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # never held back
+    transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n")
+    transport.close()  # a head without a body still goes out before the close
+    assert raw.writes == [
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}",
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n",
+    ]
+    assert raw.closed and transport.is_closing()
+    assert transport.get_extra_info("peername") == "info:peername"

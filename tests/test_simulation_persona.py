@@ -182,3 +182,14 @@ def test_asking_again_repeats_the_answer(sim: Simulator, claim: ScenarioSpec) ->
     chat.say("What is your claim number?")
     again = chat.say("Sorry, what was the claim number again?").content
     assert again.startswith("As I said") and "CLM-48213" in again
+
+
+def test_artifact_failing_its_schema_ends_with_error_where_the_scenario_says(
+    sim: Simulator,
+) -> None:
+    spec = _spec(sim, "it-helpdesk", "laptop-crash-ticket")
+    reference = spec.compiled.file.reference_artifact
+    assert reference is not None and spec.compiled.file.invalid_tool_call == "error"
+    broken = dict(reference.value, error_code="blue screen")  # fails the pattern
+    reply = Chat(sim, spec).say("Ticket filed.", {"name": "incident_ticket", "input": broken})
+    assert (reply.episode_complete, reply.terminal_reason) == (True, "error")

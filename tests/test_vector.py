@@ -224,3 +224,22 @@ def test_render_gives_each_transcript() -> None:
 def test_public_names_are_exported() -> None:
     assert labs_env.LabsVectorEnv is LabsVectorEnv
     assert labs_env.PerEnv is PerEnv
+
+
+def test_max_concurrency_bounds_the_requests_in_flight() -> None:
+    from _vector_kit import ScriptedTransport
+
+    transport = ScriptedTransport(yields=3)
+    venv = LabsVectorEnv(
+        6,
+        collection=COLLECTION,
+        scenario=TALK,
+        client=async_client(transport),
+        max_concurrency=2,
+        prefetch=False,
+    )
+    venv.reset(seed=0)
+    obs, *_ = venv.step([ASK] * 6)
+    assert all(len(o) == 3 for o in obs)
+    assert transport.max_in_flight == 2
+    venv.close()

@@ -40,9 +40,9 @@ NAMED_REWARD_CONFIGS: dict[str, dict[str, Any] | None] = {
 }
 
 SERVICE_EPILOG = (
-    "Service: the embedded local Labs server (offline) unless LABS_API_KEY is set, then the "
-    "real service at LABS_URL (default https://labs.tacitintelligence.co); --local forces the "
-    "embedded server."
+    "Service: the embedded local Labs server (offline) unless LABS_API_KEY is set, then\n"
+    "the real service at LABS_URL (default https://labs.tacitintelligence.co);\n"
+    "--local forces the embedded server."
 )
 
 

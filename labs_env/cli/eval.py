@@ -126,18 +126,21 @@ class LiveProgress:
     def __init__(self, title: str = "") -> None:
         self.title = title
         self.bar: ProgressBar | None = None
+        self._started = False
 
     def __call__(self, state: EvalProgress) -> None:
-        if self.bar is None:
+        if not self._started:
+            self._started = True
             if state.skipped:
                 print(
                     f"{self.title}resuming: {state.skipped} episodes already done, "
                     f"{state.total} to play",
                     file=sys.stderr,
                 )
-            self.bar = ProgressBar(state.total, label=self.title + state.label())
-            self.bar.done = state.done
-        else:
+            if state.total:
+                self.bar = ProgressBar(state.total, label=self.title + state.label())
+                self.bar.done = state.done
+        elif self.bar is not None:
             self.bar.advance(state.done - self.bar.done, label=self.title + state.label())
 
     def close(self) -> None:
@@ -188,7 +191,11 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def run_with_client(args: argparse.Namespace, body: Callable[[AsyncLabsClient], Awaitable[T]]) -> T:
-    """Run ``body(client)`` on a fresh event loop with the run's async client, then close it."""
+    """Run ``body(client)`` on a fresh event loop with the run's async client, then close it.
+
+    Ctrl-C cancels the run: the episodes in flight are terminated, the finished ones are
+    already on disk, and the summary and report cover them.
+    """
 
     async def main() -> T:
         client = async_client(args)

@@ -25,17 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labs_env._collect_specs import EpisodeSpec
 from labs_env.client import AsyncLabsClient
-from labs_env.collect import collect, episode_specs
+from labs_env.collect import EpisodeSpec, collect, episode_specs
 from labs_env.connect import make_async_client
 from labs_env.episode import coerce_reward_config
 from labs_env.errors import LabsValidationError
 from labs_env.evaluation.progress import EvalProgress
 from labs_env.evaluation.report import render_markdown
 from labs_env.evaluation.run_dir import RunDir
+from labs_env.evaluation.scenarios import ScenarioRef, normalise_scenarios, resolve_scenarios
 from labs_env.evaluation.summary import StatsOptions, summarize
-from labs_env.models import Catalog, RewardConfig
+from labs_env.models import RewardConfig
 from labs_env.policies import load_policy
 from labs_env.trajectory import JsonlWriter
 from labs_env.vector._loop import run_sync
@@ -49,8 +49,6 @@ __all__ = [
     "resolve_scenarios",
 ]
 
-#: A scenario as ``"collection/scenario"`` or ``(collection, scenario)``.
-ScenarioRef = str | tuple[str, str]
 ProgressCallback = Callable[[EvalProgress], None]
 
 
@@ -76,52 +74,6 @@ class EvalResult:
     skipped: int
     errored: int
     plots: list[Path] = field(default_factory=list)
-
-
-def resolve_scenarios(
-    catalog: Catalog, collection: str | None = None, scenarios: Sequence[str] | None = None
-) -> list[tuple[str, str]]:
-    """``(collection, scenario)`` pairs from a catalog, a collection and scenario names.
-
-    ``scenarios`` ``None``, empty or ``["all"]`` means every scenario (of ``collection``, or
-    of every collection when it is ``None``). A name may be ``"collection/scenario"``.
-
-    Raises:
-        LabsValidationError: an unknown collection or scenario (the message lists the known).
-    """
-    known = {(c.slug, s.slug) for c in catalog.collections for s in c.scenarios}
-    collections = [c.slug for c in catalog.collections]
-    if collection is not None and collection not in collections:
-        raise LabsValidationError(
-            "collection", f"unknown collection {collection!r}", f"one of {collections}"
-        )
-    if not scenarios or list(scenarios) == ["all"]:
-        return [
-            (c.slug, s.slug)
-            for c in catalog.collections
-            if collection is None or c.slug == collection
-            for s in c.scenarios
-        ]
-    pairs: list[tuple[str, str]] = []
-    for name in scenarios:
-        if "/" in name:
-            slug_c, _, slug_s = name.partition("/")
-        elif collection is not None:
-            slug_c, slug_s = collection, name
-        elif len(collections) == 1:
-            slug_c, slug_s = collections[0], name
-        else:
-            raise LabsValidationError(
-                "scenario", f"{name!r} needs a collection", "pass --collection or 'collection/name'"
-            )
-        if (slug_c, slug_s) not in known:
-            names = sorted(s for c, s in known if c == slug_c)
-            raise LabsValidationError(
-                "scenario", f"unknown scenario {slug_c}/{slug_s}", f"one of {names}"
-            )
-        if (slug_c, slug_s) not in pairs:
-            pairs.append((slug_c, slug_s))
-    return pairs
 
 
 def evaluate_policy(
@@ -233,8 +185,14 @@ async def aevaluate_policy(
             with another policy or reward config. Nothing is run.
     """
     config = coerce_reward_config(reward_config)
-    pairs = _normalise_scenarios(scenarios)
+    pairs = normalise_scenarios(scenarios)
     _check_counts(episodes=episodes, concurrency=concurrency)
+    if client is not None and not isinstance(client, AsyncLabsClient):
+        raise LabsValidationError(
+            "client",
+            f"expected an AsyncLabsClient, got {type(client).__name__}",
+            "pass make_async_client(...) (episodes run concurrently on one event loop)",
+        )
     name = policy_name if policy_name is not None else _policy_name(policy)
     own_policy = isinstance(policy, str)
     if own_policy:
@@ -347,31 +305,6 @@ def _finish(
         errored=state.errors,
         plots=plots,
     )
-
-
-def _normalise_scenarios(scenarios: Sequence[ScenarioRef]) -> list[tuple[str, str]]:
-    if isinstance(scenarios, str):
-        scenarios = [scenarios]
-    pairs: list[tuple[str, str]] = []
-    for ref in scenarios:
-        if isinstance(ref, str):
-            collection, sep, scenario = ref.partition("/")
-        elif isinstance(ref, tuple) and len(ref) == 2:
-            collection, scenario = ref
-            sep = "/"
-        else:
-            collection = scenario = sep = ""
-        if not sep or not collection or not scenario:
-            raise LabsValidationError(
-                "scenarios",
-                f"{ref!r} is not 'collection/scenario'",
-                "pass e.g. ['insurance-claims/delayed-claim-call'] (resolve_scenarios helps)",
-            )
-        if (collection, scenario) not in pairs:
-            pairs.append((collection, scenario))
-    if not pairs:
-        raise LabsValidationError("scenarios", "empty", "pass at least one scenario")
-    return pairs
 
 
 def _check_counts(**counts: int) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from labs_env._collect_specs import completed_keys
+from labs_env.collect import completed_keys
 from labs_env.errors import LabsValidationError
 from labs_env.trajectory import TrajectoryRecord, read_trajectories
 

@@ -1,7 +1,8 @@
 """The server on a real socket: a raw ASGI app (no framework) for uvicorn.
 
 :func:`serve` runs it in the foreground (``labs-env serve``); :func:`run_in_thread` runs it in
-a background thread for tests and scripts. Both prefer uvloop and httptools when installed.
+a background thread for tests and scripts. Both prefer uvloop and httptools when installed
+(httptools through :mod:`labs_env.server.http_protocol`, one socket write per response).
 Injected latency is an ``asyncio.sleep``; a dropped connection or lost response closes the
 connection after the status line, so the client gets no usable response.
 """
@@ -18,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
 from labs_env.server.core import LabsServer, default_server
+from labs_env.server.http_protocol import http_protocol
 
 __all__ = ["LabsASGIApp", "bind_socket", "create_app", "run_in_thread", "serve"]
 
@@ -127,7 +129,7 @@ def _uvicorn_server(
     config = uvicorn.Config(
         create_app(server),
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        http=http_protocol(),
         lifespan="on",
         access_log=False,
         proxy_headers=False,  # no X-Forwarded-* rewriting middleware on the hot path

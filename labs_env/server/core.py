@@ -69,6 +69,8 @@ class ServerConfig:
         faults: fault injection (default: none).
         rate_limit_retry_after: send ``Retry-After`` with quota 429s (the
             ``X-RateLimit-*`` headers are always sent).
+        rate_limit_window_s: length of the rate-limit windows in seconds (the service's:
+            60; an account's ``rate_limit_per_minute`` is then its limit per window).
         episode_ttl_s: inactivity after which an episode is gone (24 h).
         max_episodes: the most episodes kept in memory (least recently active dropped).
         idempotency_max_entries: the most ``Idempotency-Key`` responses kept.
@@ -79,6 +81,7 @@ class ServerConfig:
     scenario_dirs: Sequence[Path] | None = None
     faults: FaultConfig = field(default_factory=FaultConfig)
     rate_limit_retry_after: bool = True
+    rate_limit_window_s: int = 60
     episode_ttl_s: float = 86_400.0
     max_episodes: int = 100_000
     idempotency_max_entries: int = 20_000
@@ -111,7 +114,7 @@ class LabsServer:
         self.accounts = AccountBook(config.accounts)
         self.episodes = EpisodeStore(config.clock, config.episode_ttl_s, config.max_episodes)
         self.endpoints = Endpoints(simulator, self.episodes, NormalizationHistory(config.clock))
-        self._limiter = RateLimiter(config.clock)
+        self._limiter = RateLimiter(config.clock, config.rate_limit_window_s)
         self._idempotency = IdempotencyStore(
             config.clock, config.idempotency_max_entries, config.episode_ttl_s
         )

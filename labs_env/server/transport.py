@@ -63,6 +63,10 @@ class LocalTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         response = self._answer(request)
         if response.delay and self._sleep:
             await asyncio.sleep(response.delay)
+        else:
+            # A real request always suspends; without this, concurrent tasks on the embedded
+            # server would run to completion one after another, starving consumers and Ctrl-C.
+            await asyncio.sleep(0)
         return _to_httpx(response, request)
 
 

@@ -8,6 +8,7 @@
 """
 
 from labs_env.vector._options import PerEnv
+from labs_env.vector.curriculum import VectorCurriculumWrapper
 from labs_env.vector.env import LabsVectorEnv, VectorStepError
 
-__all__ = ["LabsVectorEnv", "PerEnv", "VectorStepError"]
+__all__ = ["LabsVectorEnv", "PerEnv", "VectorCurriculumWrapper", "VectorStepError"]

@@ -107,7 +107,7 @@ class VectorEngine:
         self.collection = settings.collection
         self._background: set[asyncio.Task[Any]] = set()
         self._semaphore: asyncio.Semaphore | None = None
-        self._catalog_tried = False
+        self._prepared = False
         self._current: asyncio.Task[Any] | None = None
 
     # ------------------------------------------------------------------ loop binding
@@ -145,9 +145,8 @@ class VectorEngine:
 
     async def prepare(self) -> None:
         """Fetch the catalog once (descriptions for contexts; collection/scenario lookup)."""
-        if self._catalog_tried:
+        if self._prepared:
             return
-        self._catalog_tried = True
         needed = self.collection is None or any(s.scenarios is None for s in self.slots)
         try:
             await self.driver.catalog()
@@ -159,6 +158,7 @@ class VectorEngine:
         for slot in self.slots:
             if slot.scenarios is None:
                 slot.scenarios = await self.driver.all_scenarios(self.collection)
+        self._prepared = True
 
     def _plan(self, slot: Slot, options: Mapping[str, Any] | None = None) -> EpisodePlan:
         """Draw the slot's next episode exactly as :meth:`LabsEnv.reset` does."""

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Generic, NamedTuple, TypeVar
 
+import numpy as np
 from gymnasium.vector import AutoresetMode
 
+from labs_env.client import AsyncLabsClient
+from labs_env.episode import coerce_reward_config
 from labs_env.errors import LabsValidationError
+from labs_env.planning import RESET_OPTIONS
 
-__all__ = ["ON_ERROR", "PerEnv", "parse_autoreset", "parse_on_error", "per_env_values"]
+__all__ = [
+    "ON_ERROR",
+    "PerEnv",
+    "ResetPlan",
+    "check_arguments",
+    "parse_autoreset",
+    "parse_on_error",
+    "per_env_values",
+    "plan_reset",
+]
 
 T = TypeVar("T")
 U = TypeVar("U")
 
 #: Accepted values of ``on_error``.
 ON_ERROR = ("raise", "truncate", "replace")
+_RESET_OPTIONS = RESET_OPTIONS | {"reset_mask"}
 _AUTORESET_SHORT = {
     AutoresetMode.SAME_STEP: "same",
     AutoresetMode.NEXT_STEP: "next",
@@ -108,3 +122,111 @@ def parse_on_error(value: str) -> str:
     if value not in ON_ERROR:
         raise LabsValidationError("on_error", f"unknown value {value!r}", f"use one of {ON_ERROR}")
     return value
+
+
+class ResetPlan(NamedTuple):
+    """A checked ``reset(seed=..., options=...)``: which envs, their seeds and options."""
+
+    mask: np.ndarray[Any, Any]
+    seeds: list[int | None]
+    options: list[dict[str, Any]]
+
+
+def _one_slug(value: Any, field: str) -> str | None:
+    if value is None or (isinstance(value, str) and value):
+        return value
+    raise LabsValidationError(field, f"expected a scenario slug, got {value!r}", "")
+
+
+def plan_reset(
+    num_envs: int, seed: int | Sequence[int | None] | None, options: Mapping[str, Any] | None
+) -> ResetPlan:
+    """Check a vector ``reset``'s arguments before anything is sent.
+
+    ``seed``: an int (env ``i`` gets ``seed + i``), one per env, or ``None``. ``options``:
+    ``reset_mask``, and per reset env ``scenario`` / ``reward_config`` (a value or
+    :class:`PerEnv`) and ``config``.
+    """
+    n = num_envs
+    options = dict(options or {})
+    unknown = sorted(set(options) - _RESET_OPTIONS)
+    if unknown:
+        raise LabsValidationError(
+            "options", f"unknown key(s) {unknown}", f"use {sorted(_RESET_OPTIONS)}"
+        )
+    mask = options.pop("reset_mask", None)
+    if mask is None:
+        mask = np.ones(n, dtype=np.bool_)
+    elif (
+        not isinstance(mask, np.ndarray)
+        or mask.dtype != np.bool_
+        or mask.shape != (n,)
+        or not mask.any()
+    ):
+        raise LabsValidationError(
+            "options.reset_mask", f"must be a bool array of shape ({n},) with a True", ""
+        )
+    if seed is None:
+        seeds: list[int | None] = [None] * n
+    elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        seeds = [int(seed) + i for i in range(n)]
+    else:
+        seeds = list(seed)  # type: ignore[arg-type]
+        if len(seeds) != n:
+            raise LabsValidationError("seed", f"has {len(seeds)} seeds for {n} envs", "")
+    per_env: list[dict[str, Any]] = [{} for _ in range(n)]
+    if "scenario" in options:
+        slugs = per_env_values(options["scenario"], n, "options.scenario", _one_slug)
+        for i, value in enumerate(slugs):
+            if value is not None:
+                per_env[i]["scenario"] = value
+    if "reward_config" in options:
+        configs = per_env_values(
+            options["reward_config"], n, "options.reward_config", coerce_reward_config
+        )
+        for i, config in enumerate(configs):
+            per_env[i]["reward_config"] = config
+    extra = options.get("config")
+    if extra:
+        if not isinstance(extra, Mapping):
+            raise LabsValidationError("options.config", "must be a mapping", "")
+        for item in per_env:
+            item["config"] = dict(extra)
+    return ResetPlan(mask, seeds, per_env)
+
+
+def check_arguments(
+    *,
+    num_envs: Any,
+    render_mode: Any,
+    client: Any,
+    api_key: Any,
+    base_url: Any,
+    collection: Any,
+    config: Any,
+    max_concurrency: Any,
+    max_episode_steps: Any,
+) -> None:
+    """Check the vector env's scalar arguments (a typed error before anything is sent)."""
+    if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
+        raise LabsValidationError("num_envs", f"must be an int >= 1, got {num_envs!r}", "")
+    if render_mode not in (None, "ansi"):
+        raise LabsValidationError(
+            "render_mode", f"{render_mode!r} is not supported", "use None or 'ansi'"
+        )
+    if client is not None and (api_key is not None or base_url is not None):
+        raise LabsValidationError(
+            "client", "given together with api_key/base_url", "configure the client instead"
+        )
+    if client is not None and not isinstance(client, AsyncLabsClient):
+        raise LabsValidationError(
+            "client", f"expected an AsyncLabsClient, got {type(client).__name__}", ""
+        )
+    if collection is not None and (not isinstance(collection, str) or not collection):
+        raise LabsValidationError("collection", "must be a non-empty slug", "")
+    if config is not None and not isinstance(config, Mapping):
+        raise LabsValidationError("config", "must be a mapping", "e.g. {'difficulty': 2}")
+    limits = {"max_concurrency": max_concurrency, "max_episode_steps": max_episode_steps}
+    for name, limit in limits.items():
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise LabsValidationError(name, f"must be an int >= 1 or None, got {limit!r}", "")

@@ -52,7 +52,7 @@ class RecordBuilder:
         record = self.record
         reward = float(transition.reward)
         record.turns.append(
-            TurnRecord(
+            TurnRecord.model_construct(  # built from checked values: skip re-validation
                 turn=int(info.get("turn", len(record.turns) + 1)),
                 messages=[dict(m) for m in transition.observation[-2:]],
                 reward=reward,

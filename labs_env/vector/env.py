@@ -38,33 +38,28 @@ from labs_env.connect import make_async_client
 from labs_env.episode import coerce_reward_config
 from labs_env.errors import LabsError, LabsValidationError
 from labs_env.models import RewardConfig
-from labs_env.planning import RESET_OPTIONS, scenario_choice
+from labs_env.planning import scenario_choice
 from labs_env.policies.base import EpisodeContext
 from labs_env.spaces import AgentAction, MessageHistory
 from labs_env.trajectory import JsonlWriter, TrajectoryRecord
+from labs_env.vector._batch import StepResult, stack_infos, step_batch
 from labs_env.vector._core import EngineSettings, Outcome, Slot, VectorEngine
 from labs_env.vector._driver import EpisodeDriver
-from labs_env.vector._infos import stack_infos
 from labs_env.vector._loop import LoopThread, run_sync
 from labs_env.vector._options import (
     PerEnv,
+    ResetPlan,
+    check_arguments,
     parse_autoreset,
     parse_on_error,
     per_env_values,
+    plan_reset,
 )
 
 __all__ = ["LabsVectorEnv", "VectorStepError"]
 
 _log = logging.getLogger("labs_env")
 Observation = tuple[dict[str, Any], ...]
-StepResult = tuple[
-    tuple[Observation, ...],
-    np.ndarray[Any, Any],
-    np.ndarray[Any, Any],
-    np.ndarray[Any, Any],
-    dict[str, Any],
-]
-_RESET_OPTIONS = RESET_OPTIONS | {"reset_mask"}
 
 
 class VectorStepError(LabsError):
@@ -149,28 +144,17 @@ class LabsVectorEnv(VectorEnv[tuple[Observation, ...], tuple[Any, ...], np.ndarr
         record_extra: Mapping[str, Any] | None = None,
         close_timeout: float = 5.0,
     ) -> None:
-        if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
-            raise LabsValidationError("num_envs", f"must be an int >= 1, got {num_envs!r}", "")
-        if render_mode not in (None, "ansi"):
-            raise LabsValidationError(
-                "render_mode", f"{render_mode!r} is not supported", "use None or 'ansi'"
-            )
-        if client is not None and (api_key is not None or base_url is not None):
-            raise LabsValidationError(
-                "client", "given together with api_key/base_url", "configure the client instead"
-            )
-        if client is not None and not isinstance(client, AsyncLabsClient):
-            raise LabsValidationError(
-                "client", f"expected an AsyncLabsClient, got {type(client).__name__}", ""
-            )
-        if collection is not None and (not isinstance(collection, str) or not collection):
-            raise LabsValidationError("collection", "must be a non-empty slug", "")
-        if config is not None and not isinstance(config, Mapping):
-            raise LabsValidationError("config", "must be a mapping", "e.g. {'difficulty': 2}")
-        limits = {"max_concurrency": max_concurrency, "max_episode_steps": max_episode_steps}
-        for name, limit in limits.items():
-            if limit is not None and (not isinstance(limit, int) or limit < 1):
-                raise LabsValidationError(name, f"must be an int >= 1 or None, got {limit!r}", "")
+        check_arguments(
+            num_envs=num_envs,
+            render_mode=render_mode,
+            client=client,
+            api_key=api_key,
+            base_url=base_url,
+            collection=collection,
+            config=config,
+            max_concurrency=max_concurrency,
+            max_episode_steps=max_episode_steps,
+        )
         self.autoreset_mode, short_mode = parse_autoreset(autoreset_mode)
         self.on_error = parse_on_error(on_error)
         scenarios = per_env_values(scenario, num_envs, "scenario", lambda v, f: scenario_choice(v))
@@ -349,54 +333,11 @@ class LabsVectorEnv(VectorEnv[tuple[Observation, ...], tuple[Any, ...], np.ndarr
 
     def _reset_plan(
         self, seed: int | Sequence[int | None] | None, options: dict[str, Any] | None
-    ) -> tuple[np.ndarray[Any, Any], list[int | None], list[dict[str, Any]]]:
-        n = self.num_envs
-        options = dict(options or {})
-        unknown = sorted(set(options) - _RESET_OPTIONS)
-        if unknown:
-            raise LabsValidationError(
-                "options", f"unknown key(s) {unknown}", f"use {sorted(_RESET_OPTIONS)}"
-            )
-        mask = options.pop("reset_mask", None)
-        if mask is None:
-            mask = np.ones(n, dtype=np.bool_)
-        elif (
-            not isinstance(mask, np.ndarray)
-            or mask.dtype != np.bool_
-            or mask.shape != (n,)
-            or not mask.any()
-        ):
-            raise LabsValidationError(
-                "options.reset_mask", f"must be a bool array of shape ({n},) with a True", ""
-            )
-        if seed is None:
-            seeds: list[int | None] = [None] * n
-        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-            super().reset(seed=int(seed))
-            seeds = [int(seed) + i for i in range(n)]
-        else:
-            seeds = list(seed)  # type: ignore[arg-type]
-            if len(seeds) != n:
-                raise LabsValidationError("seed", f"has {len(seeds)} seeds for {n} envs", "")
-        per_env: list[dict[str, Any]] = [{} for _ in range(n)]
-        if "scenario" in options:
-            slugs = per_env_values(options["scenario"], n, "options.scenario", _one_slug)
-            for i, value in enumerate(slugs):
-                if value is not None:
-                    per_env[i]["scenario"] = value
-        if "reward_config" in options:
-            values = per_env_values(
-                options["reward_config"], n, "options.reward_config", coerce_reward_config
-            )
-            for i, config in enumerate(values):
-                per_env[i]["reward_config"] = config
-        extra = options.get("config")
-        if extra:
-            if not isinstance(extra, Mapping):
-                raise LabsValidationError("options.config", "must be a mapping", "")
-            for item in per_env:
-                item["config"] = dict(extra)
-        return mask, seeds, per_env
+    ) -> ResetPlan:
+        plan = plan_reset(self.num_envs, seed, options)
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            super().reset(seed=int(seed))  # seeds the vector env's own np_random
+        return plan
 
     async def _reset_all(
         self, mask: np.ndarray[Any, Any], seeds: list[int | None], per_env: list[dict[str, Any]]
@@ -483,26 +424,8 @@ class LabsVectorEnv(VectorEnv[tuple[Observation, ...], tuple[Any, ...], np.ndarr
         )
 
     def _finish_step(self, outcomes: list[Outcome]) -> StepResult:
-        n = self.num_envs
-        infos = stack_infos([o.info for o in outcomes], n)
-        finals = [o.final for o in outcomes]
-        if any(f is not None for f in finals):
-            final_obs = np.full(n, None, dtype=object)
-            for i, final in enumerate(finals):
-                if final is not None:
-                    final_obs[i] = final[0]
-            mask = np.array([f is not None for f in finals], dtype=np.bool_)
-            infos["final_obs"], infos["_final_obs"] = final_obs, mask
-            infos["final_info"] = stack_infos([f[1] if f else None for f in finals], n)
-            infos["_final_info"] = mask.copy()
-        result: StepResult = (
-            tuple(o.obs for o in outcomes),
-            np.array([o.reward for o in outcomes], dtype=np.float64),
-            np.array([o.terminated for o in outcomes], dtype=np.bool_),
-            np.array([o.truncated for o in outcomes], dtype=np.bool_),
-            infos,
-        )
-        self._settle(list(outcomes), result)
+        result = step_batch(outcomes, self.num_envs)
+        self._settle(outcomes, result)
         return result
 
     def _settle(self, outcomes: Sequence[Outcome | None], result: Any) -> None:
@@ -627,9 +550,3 @@ class LabsVectorEnv(VectorEnv[tuple[Observation, ...], tuple[Any, ...], np.ndarr
 
     def __repr__(self) -> str:
         return f"LabsVectorEnv(num_envs={self.num_envs}, collection={self.collection!r})"
-
-
-def _one_slug(value: Any, field: str) -> str | None:
-    if value is None or (isinstance(value, str) and value):
-        return value
-    raise LabsValidationError(field, f"expected a scenario slug, got {value!r}", "")

@@ -29,11 +29,10 @@ __all__ = [
     "tokens",
 ]
 
-# Everything but ASCII letters, digits and the apostrophe becomes a space (curly apostrophes
-# become straight ones); str.translate + split is several times faster than a regex findall.
-_SEPARATORS = {i: " " for i in range(0x2030) if not (chr(i).isascii() and chr(i).isalnum())}
-_SEPARATORS[ord("'")] = "'"
-_SEPARATORS[0x2019] = "'"
+# A byte table: ASCII letters, digits and the apostrophe stay, every other byte becomes a
+# space. bytes.translate + split is several times faster than a regex findall.
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789'")
+_SEPARATORS = bytes(c if c in _WORD_BYTES else 0x20 for c in range(256))
 
 #: Generic empathy markers (scenarios may add their own).
 EMPATHY_MARKERS: tuple[str, ...] = (
@@ -150,11 +149,13 @@ def tokens(text: str) -> list[str]:
 
 
 def raw_words(text: str) -> list[str]:
-    """Lower-cased words of ``text``: runs of ASCII letters, digits and inner apostrophes."""
-    spaced = f" {text.lower().translate(_SEPARATORS)} "
-    if "'" in spaced:
-        spaced = spaced.replace(" '", " ").replace("' ", " ")
-    return spaced.split()
+    """Lower-cased words of ``text``: runs of ASCII letters, digits and inner apostrophes
+    (curly apostrophes count as straight ones; other non-ASCII characters are dropped)."""
+    ascii_text = text.lower().replace("\u2019", "'").encode("ascii", "ignore")
+    spaced = b" " + ascii_text.translate(_SEPARATORS) + b" "
+    if b"'" in spaced:
+        spaced = spaced.replace(b" '", b" ").replace(b"' ", b" ")
+    return spaced.decode("ascii").split()
 
 
 def normalize_phrase(phrase: str) -> str:
@@ -183,7 +184,8 @@ def _surface_forms(word: str) -> tuple[str, ...]:
 
 #: Very common words: a multi-word phrase is looked up by its least common adjacent pair.
 _COMMON_WORDS = (
-    "a an and are be can for have i i'm is it me my of on so that the this to we you your"
+    "a all an and are as at be but can do for have i i'm i've in is it it's me my of on or so "
+    "thank that the this to was we what with you you're your"
 )
 _COMMON = frozenset(_COMMON_WORDS.split(" "))
 #: A phrase's label: (kind, identifier), e.g. ``("trigger", "claim_number")``.

@@ -1,4 +1,4 @@
-"""Stacking per-env ``info`` dicts the way Gymnasium's vector envs do, with typed arrays.
+"""Batching per-env results the way Gymnasium's vector envs do, with typed info arrays.
 
 Gymnasium's ``VectorEnv._add_info`` picks an array's dtype from the *first* value it sees, so a
 float score that happens to be ``1`` first becomes an int array and later values are truncated;
@@ -23,8 +23,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NESTED_KEYS", "stack_infos"]
+from labs_env.vector._core import Observation, Outcome
 
+__all__ = ["NESTED_KEYS", "StepResult", "stack_infos", "step_batch"]
+
+StepResult = tuple[
+    tuple[Observation, ...],
+    np.ndarray[Any, Any],
+    np.ndarray[Any, Any],
+    np.ndarray[Any, Any],
+    dict[str, Any],
+]
 #: Info keys whose dict values are stacked key by key (with their own ``_key`` masks).
 NESTED_KEYS = frozenset({"scores", "final_info"})
 
@@ -76,3 +85,26 @@ def stack_infos(infos: Sequence[Mapping[str, Any] | None], num_envs: int) -> dic
         mask[list(values)] = True
         stacked[f"_{key}"] = mask
     return stacked
+
+
+def step_batch(outcomes: Sequence[Outcome], num_envs: int) -> StepResult:
+    """The Gymnasium step tuple from per-env outcomes, with SAME_STEP's ``final_obs`` and
+    ``final_info`` (and their masks) when an env reset within the step."""
+    infos = stack_infos([o.info for o in outcomes], num_envs)
+    finals = [o.final for o in outcomes]
+    if any(f is not None for f in finals):
+        final_obs = np.full(num_envs, None, dtype=object)
+        for i, final in enumerate(finals):
+            if final is not None:
+                final_obs[i] = final[0]
+        mask = np.array([f is not None for f in finals], dtype=np.bool_)
+        infos["final_obs"], infos["_final_obs"] = final_obs, mask
+        infos["final_info"] = stack_infos([f[1] if f else None for f in finals], num_envs)
+        infos["_final_info"] = mask.copy()
+    return (
+        tuple(o.obs for o in outcomes),
+        np.array([o.reward for o in outcomes], dtype=np.float64),
+        np.array([o.terminated for o in outcomes], dtype=np.bool_),
+        np.array([o.truncated for o in outcomes], dtype=np.bool_),
+        infos,
+    )

@@ -1,0 +1,41 @@
+"""Distributed rollout collection on Ray: ``pip install "labs-env[ray]"``.
+
+K Ray actors each run the asyncio episode loop of :func:`labs_env.collect.collect` with their
+own pooled client, fed by the driver from one queue of episode specs; records stream back to
+the driver as episodes finish. One shared rate limiter (a Ray actor) keeps all actors under
+the key's quota. See :class:`RayCollector` and :func:`collect_ray`.
+
+Importing :mod:`labs_env` never imports Ray; importing this package does.
+
+Example:
+    >>> from labs_env.collect import episode_specs
+    >>> from labs_env.distributed import collect_ray
+    >>> specs = episode_specs("insurance-claims", "delayed-claim-call", episodes=32)
+    >>> records = list(collect_ray("scripted", specs, workers=2))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+if importlib.util.find_spec("ray") is None:  # pragma: no cover - exercised without the extra
+    raise ImportError(
+        "labs_env.distributed needs Ray, which is not installed: pip install 'labs-env[ray]'"
+    )
+
+from labs_env.distributed.collector import (
+    RayCollector,
+    RayCollectStats,
+    acollect_ray,
+    collect_ray,
+)
+from labs_env.distributed.placement import on_driver, on_workers
+
+__all__ = [
+    "RayCollectStats",
+    "RayCollector",
+    "acollect_ray",
+    "collect_ray",
+    "on_driver",
+    "on_workers",
+]
