@@ -14,13 +14,12 @@ from typing import Any, TypeVar
 import httpx
 
 from labs_env import _requests as rq
-from labs_env._config import ClientConfig, TimeoutArg, failure_from_httpx
+from labs_env._config import ClientConfig, TimeoutArg, closed_error, failure_from_httpx
 from labs_env._core import RETRY, Call, TransportFailure
 from labs_env._http import ConnectionPool
 from labs_env._ratelimit import AsyncFlowControl, AsyncFlowGate, FlowControl, RateLimitSnapshot
 from labs_env._retry import RetryPolicy, sleep_async
 from labs_env._secret import ApiKey
-from labs_env.errors import LabsValidationError
 from labs_env.models import (
     BatchEvaluateItem,
     BatchEvaluateResult,
@@ -37,14 +36,6 @@ __all__ = ["AsyncLabsClient"]
 
 T = TypeVar("T")
 _METHODS = {"GET": b"GET ", "POST": b"POST "}
-
-
-def _closed_error(name: str) -> LabsValidationError:
-    return LabsValidationError(
-        "client",
-        f"this {name} is closed",
-        f"create a new {name} (or use it in an async with block)",
-    )
 
 
 class AsyncLabsClient:
@@ -168,7 +159,7 @@ class AsyncLabsClient:
 
     async def __aenter__(self) -> AsyncLabsClient:
         if self._closed:
-            raise _closed_error(type(self).__name__)
+            raise closed_error(self)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -205,7 +196,7 @@ class AsyncLabsClient:
 
     async def _call(self, spec: rq.RequestSpec[T]) -> T:
         if self._closed:
-            raise _closed_error(type(self).__name__)
+            raise closed_error(self)
         config = self._config
         call = Call(
             spec,

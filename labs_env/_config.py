@@ -22,6 +22,7 @@ __all__ = [
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
     "ClientConfig",
+    "closed_error",
     "default_ssl_context",
     "failure_from_httpx",
 ]
@@ -162,6 +163,14 @@ def _timeout(value: TimeoutArg) -> httpx.Timeout:
             "pass e.g. timeout=30.0",
         )
     return httpx.Timeout(float(value))
+
+
+def closed_error(client: object) -> LabsValidationError:
+    """The error for using a closed client."""
+    name = type(client).__name__
+    return LabsValidationError(
+        "client", f"this {name} is closed", f"create a new {name} (or use it in a with block)"
+    )
 
 
 def failure_from_httpx(exc: httpx.HTTPError) -> TransportFailure:

@@ -22,12 +22,11 @@ import httpx
 
 from labs_env import _requests as rq
 from labs_env._async_client import AsyncLabsClient
-from labs_env._config import ClientConfig, TimeoutArg, failure_from_httpx
+from labs_env._config import ClientConfig, TimeoutArg, closed_error, failure_from_httpx
 from labs_env._core import RETRY, Call
 from labs_env._ratelimit import FlowControl, RateLimitSnapshot, SyncFlowControl
 from labs_env._retry import RetryPolicy, sleep_sync
 from labs_env._secret import ApiKey
-from labs_env.errors import LabsValidationError
 from labs_env.models import (
     BatchEvaluateItem,
     BatchEvaluateResult,
@@ -44,13 +43,6 @@ __all__ = ["AsyncLabsClient", "LabsClient", "RateLimitSnapshot", "RetryPolicy"]
 
 T = TypeVar("T")
 logger = logging.getLogger("labs_env")
-
-
-def closed_error(name: str) -> LabsValidationError:
-    """The error for using a closed client."""
-    return LabsValidationError(
-        "client", f"this {name} is closed", f"create a new {name} (or use it in a with block)"
-    )
 
 
 class LabsClient:
@@ -157,7 +149,7 @@ class LabsClient:
 
     def __enter__(self) -> LabsClient:
         if self._closed:
-            raise closed_error(type(self).__name__)
+            raise closed_error(self)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -170,7 +162,7 @@ class LabsClient:
 
     def _call(self, spec: rq.RequestSpec[T]) -> T:
         if self._closed:
-            raise closed_error(type(self).__name__)
+            raise closed_error(self)
         config = self._config
         call = Call(
             spec,

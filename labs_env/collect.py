@@ -151,8 +151,7 @@ class _Run:
             while not episode.done:
                 if self.max_turns is not None and episode.turn >= self.max_turns:
                     await driver.terminate(episode)
-                    self.running.pop(slot, None)
-                    return self._done(builder.finish(truncated=True))
+                    break
                 action = await self.act(history, driver.context(episode))
                 started = time.perf_counter()
                 transition = await driver.submit(episode, episode.build_turn(action))
@@ -160,7 +159,7 @@ class _Run:
                 self.turns += 1
                 history = transition.observation
             self.running.pop(slot, None)
-            return self._done(builder.finish())
+            record = builder.finish(truncated=True)  # no effect on an episode that ended itself
         except asyncio.CancelledError:
             raise  # the episode stays in self.running: collect() terminates it
         except Exception as exc:
@@ -177,10 +176,13 @@ class _Run:
                 record.error = f"{type(exc).__name__}: {exc}"
             else:
                 record = builder.finish(error=exc)
-                await driver.terminate(self.running.pop(slot))
+                unfinished = self.running.pop(slot, None)
+                if unfinished is not None:
+                    await driver.terminate(unfinished)
             record.extra["error_type"] = type(exc).__name__
             self._done(record)
             raise _Failed(record, exc) from exc
+        return self._done(record)  # outside the try: a failing callback is not an episode error
 
     def _done(self, record: TrajectoryRecord) -> TrajectoryRecord:
         self.finished += 1
@@ -285,15 +287,18 @@ async def collect(
     pending = iter(todo)
 
     async def worker() -> None:
-        for spec in pending:  # shared iterator: each spec is taken by one worker
-            try:
-                record = await run.play(spec)
-            except _Failed as failed:
-                record = failed.record
-                if on_error == "raise":
-                    queue.put_nowait(failed.cause)
-                    return
-            queue.put_nowait(record)
+        try:
+            for spec in pending:  # shared iterator: each spec is taken by one worker
+                try:
+                    record = await run.play(spec)
+                except _Failed as failed:
+                    record = failed.record
+                    if on_error == "raise":
+                        queue.put_nowait(failed.cause)
+                        return
+                queue.put_nowait(record)
+        except Exception as exc:  # a failing progress callback (or a bug): stop, don't hang
+            queue.put_nowait(exc)
 
     workers: list[asyncio.Future[None]] = []
     try:

@@ -183,3 +183,12 @@ def test_stopping_early_cancels_and_terminates_the_unfinished_episodes() -> None
         assert len(transport.paths("/terminate")) == 2  # the ones in flight were ended
 
     asyncio.run(main())
+
+
+def test_a_failing_progress_callback_stops_the_collection_instead_of_hanging() -> None:
+    def progress(update: CollectProgress) -> None:
+        raise RuntimeError("dashboard down")
+
+    specs = episode_specs(COLLECTION, TALK, episodes=3)
+    with pytest.raises(RuntimeError, match="dashboard down"):
+        collect_sync(ask, specs, client=async_client(), max_turns=1, progress=progress)

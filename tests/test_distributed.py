@@ -19,6 +19,7 @@ import pytest
 import ray
 
 from labs_env import TrajectoryRecord
+from labs_env.cli import main
 from labs_env.collect import collect_sync, episode_specs
 from labs_env.distributed import (
     RayCollector,
@@ -33,6 +34,7 @@ from labs_env.policies.base import EpisodeContext
 from labs_env.server import DEMO_API_KEY, LabsServer, ServerConfig, run_in_thread
 from labs_env.server.accounts import Account, demo_account
 from labs_env.server.wire import Response
+from labs_env.trajectory import read_trajectories
 
 # The workers cannot import this test module: ship its functions by value.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -200,6 +202,18 @@ def test_two_actors_share_one_quota_without_429s(server: tuple[str, CountingServ
     assert statuses[429] == 0
     assert quota is not None and quota[0].limit == SMALL_LIMIT
     assert quota[1]["requests"] == statuses[200]  # every request went through the bucket
+
+
+def test_cli_eval_on_ray_writes_the_same_run_as_in_process(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LABS_API_KEY", raising=False)  # the embedded server, in every worker
+    common = ["--policy", "scripted", "--scenario", f"{COLLECTION}/{SCENARIO}", "--episodes", "3"]
+    assert main(["eval", *common, "--out", str(tmp_path / "one")]) == 0
+    assert main(["eval", *common, "--out", str(tmp_path / "ray"), "--ray", "--workers", "2"]) == 0
+    one = read_trajectories(tmp_path / "one" / "trajectories.jsonl")
+    on_ray = read_trajectories(tmp_path / "ray" / "trajectories.jsonl")
+    assert len(on_ray) == 3 and by_key(on_ray) == by_key(one)
 
 
 def test_a_policy_that_cannot_be_pickled_is_refused_with_the_fix() -> None:

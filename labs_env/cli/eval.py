@@ -35,7 +35,7 @@ from labs_env.cli._common import (
     parse_reward_config,
     service_label,
 )
-from labs_env.cli._policy import add_policy_arguments, policy_choice
+from labs_env.cli._policy import PolicyChoice, add_policy_arguments, policy_choice
 from labs_env.cli._progress import ProgressBar
 from labs_env.client import AsyncLabsClient
 from labs_env.connect import make_async_client, make_local_async_client
@@ -67,6 +67,18 @@ def register(subparsers: Any) -> None:
     add_run_arguments(parser, default_out="runs/eval")
     parser.add_argument(
         "--plots", default=None, metavar="DIR", help="also write PNG charts there (matplotlib)"
+    )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="play on Ray actors (pip install 'labs-env[ray]'): alone, $RAY_ADDRESS or a new "
+        "local instance; or 'auto', 'ray://host:10001'. --concurrency is split over them",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, metavar="K", help="Ray actors with --ray (2)"
     )
     parser.set_defaults(func=_main)
 
@@ -159,10 +171,12 @@ def _main(args: argparse.Namespace) -> int:
     policy = choice.build()
     live = LiveProgress()
 
+    run_policy, ray_options = _on_ray(args, choice, policy)
+
     async def body(client: AsyncLabsClient) -> EvalResult:
         try:
             return await aevaluate_policy(
-                policy,
+                run_policy,
                 scenarios,
                 episodes=args.episodes,
                 seed=args.seed,
@@ -173,6 +187,7 @@ def _main(args: argparse.Namespace) -> int:
                 progress=live,
                 policy_name=choice.settings(),
                 plots_dir=args.plots,
+                **ray_options,
             )
         finally:
             live.close()
@@ -188,6 +203,25 @@ def _main(args: argparse.Namespace) -> int:
     print()
     print(summary_table(result.summary), end="")
     return exit_code(result.summary)
+
+
+def _on_ray(args: argparse.Namespace, choice: PolicyChoice, policy: Any) -> tuple[Any, Any]:
+    """With ``--ray``: the policy to run (built on each worker from its spec: an OpenAI
+    policy's key comes from the workers' ``OPENAI_API_KEY``) and the backend options."""
+    if args.ray is None:
+        return policy, {}
+    if args.workers < 1:
+        raise LabsValidationError("--workers", f"must be >= 1, got {args.workers}")
+    from labs_env.distributed import on_workers
+    from labs_env.policies import load_policy
+
+    options = {
+        "backend": "ray",
+        "workers": args.workers,
+        "ray_address": args.ray or None,
+        "sync_policy": "inline" if choice.spec in ("scripted", "random") else None,
+    }
+    return on_workers(load_policy, choice.spec, **choice.options), options
 
 
 def run_with_client(args: argparse.Namespace, body: Callable[[AsyncLabsClient], Awaitable[T]]) -> T:

@@ -21,6 +21,7 @@ import collections
 import contextlib
 import os
 import time
+import uuid
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +32,9 @@ from ray.exceptions import RayActorError, TaskCancelledError
 from labs_env._collect_specs import EpisodeSpec
 from labs_env._ratelimit import RateLimitSnapshot
 from labs_env._secret import API_KEY_ENV, ApiKey
+from labs_env.client import AsyncLabsClient
 from labs_env.collect import CollectProgress
-from labs_env.connect import is_embedded
+from labs_env.connect import LOCAL_BASE_URL, is_embedded
 from labs_env.distributed.placement import (
     DriverPolicy,
     PolicyBroker,
@@ -46,7 +48,13 @@ from labs_env.errors import LabsValidationError
 from labs_env.policies import load_policy
 from labs_env.trajectory import JsonlWriter, TrajectoryRecord
 
-__all__ = ["RayCollectStats", "RayCollector", "acollect_ray", "collect_ray"]
+__all__ = [
+    "RayCollectStats",
+    "RayCollector",
+    "acollect_ray",
+    "acollect_ray_with_client",
+    "collect_ray",
+]
 
 _SYNC_POLICY = ("thread", "inline")
 #: Defaults for the rollout actors (merged under the caller's ``actor_options``).
@@ -108,6 +116,8 @@ class RayCollector:
         base_url: the service URL (default ``$LABS_URL``); the workers must reach it.
         forward_api_key: put the driver's key into the actors' ``runtime_env`` env vars (it is
             then visible to whoever can inspect the Ray cluster's job and actor metadata).
+        local_server: each worker plays on its own embedded local server, whatever the
+            environment says (like ``labs-env eval --local``).
         shared_quota: pace all workers with one :class:`~labs_env.distributed.quota.QuotaBucket`
             (``False``: each worker paces itself, as K independent clients would).
         actor_options: Ray options for the rollout actors, over ``DEFAULT_ACTOR_OPTIONS``
@@ -138,6 +148,7 @@ class RayCollector:
         api_key: str | ApiKey | None = None,
         base_url: str | None = None,
         forward_api_key: bool = False,
+        local_server: bool = False,
         shared_quota: bool = True,
         actor_options: Mapping[str, Any] | None = None,
         max_attempts: int = 3,
@@ -165,7 +176,7 @@ class RayCollector:
             check_shippable(policy)
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         base_url = base_url if base_url is not None else os.environ.get("LABS_URL")
-        embedded = is_embedded(key, base_url if api_key is not None else None)
+        embedded = local_server or is_embedded(key, base_url if api_key is not None else None)
         self._policy = policy
         self._workers = workers
         self._ray_address = ray_address
@@ -213,18 +224,21 @@ class RayCollector:
             )
             self._owns_ray = True
         self._started = True
-        helper = {"num_cpus": 0, "max_restarts": -1, "max_task_retries": -1}
+        # Helpers are named: the workers look them up by name (a handle passed as a
+        # constructor argument could be gone when Ray restarts a worker).
+        names: dict[str, str | None] = {"bucket": None, "broker": None}
+        helper: dict[str, Any] = {"num_cpus": 0, "max_restarts": -1, "max_task_retries": -1}
+        helper |= {"max_concurrency": 10_000}
+        run_id = uuid.uuid4().hex[:12]
         if self._shared_quota:
-            self._bucket = (
-                ray.remote(QuotaBucket).options(max_concurrency=10_000, **helper).remote()
-            )
+            names["bucket"] = f"labs-quota-{run_id}"
+            self._bucket = ray.remote(QuotaBucket).options(name=names["bucket"], **helper).remote()
         if isinstance(self._policy, DriverPolicy):
-            self._broker = (
-                ray.remote(PolicyBroker).options(max_concurrency=10_000, **helper).remote()
-            )
+            names["broker"] = f"labs-policy-{run_id}"
+            self._broker = ray.remote(PolicyBroker).options(name=names["broker"], **helper).remote()
         actor = ray.remote(RolloutWorker).options(**self._actor_options)
         handles: list[Any] = [
-            actor.remote(self._policy, self._settings, self._bucket, self._broker)
+            actor.remote(self._policy, self._settings, names["bucket"], names["broker"])
             for _ in range(self._workers)
         ]
         self._slots = [_Slot(i, handle) for i, handle in enumerate(handles)]
@@ -431,7 +445,8 @@ class RayCollector:
         self.stats.workers_alive -= 1
         if self._bucket is not None:
             self._bucket.release.remote(slot.owner)
-        slot.ping = slot.handle.ready.remote()  # resolves once Ray has restarted it
+        # resolves once Ray has restarted it; fails at once if it is out of restarts
+        slot.ping = slot.handle.ready.options(max_task_retries=-1).remote()
 
     def _revive(self, slot: _Slot) -> None:
         ping, slot.ping = slot.ping, None
@@ -539,3 +554,32 @@ async def acollect_ray(
     finally:
         await asyncio.to_thread(records.close)
         await asyncio.to_thread(collector.close)
+
+
+def acollect_ray_with_client(
+    policy: Any,
+    specs: Iterable[EpisodeSpec],
+    *,
+    client: AsyncLabsClient,
+    concurrency: int,
+    workers: int = 2,
+    ray_address: str | None = None,
+    sync_policy: str = "thread",
+) -> AsyncGenerator[TrajectoryRecord, None]:
+    """:func:`acollect_ray` against the service ``client`` talks to (the embedded server:
+    one per worker), with ``concurrency`` episodes in flight in total, split over ``workers``
+    (what ``labs-env eval --ray`` and ``evaluate_policy(backend="ray")`` use)."""
+    service: dict[str, Any] = (
+        {"local_server": True}
+        if client.base_url == LOCAL_BASE_URL
+        else {"api_key": client.api_key, "base_url": client.base_url}
+    )
+    return acollect_ray(
+        policy,
+        specs,
+        workers=workers,
+        concurrency_per_worker=max(1, -(-concurrency // workers)),
+        ray_address=ray_address,
+        sync_policy=sync_policy,
+        **service,
+    )

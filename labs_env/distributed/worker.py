@@ -61,23 +61,31 @@ class RolloutWorker:
         policy: the policy itself, a :class:`WorkerPolicy` (built here) or a
             :class:`DriverPolicy` (answered through ``broker``).
         settings: see :class:`WorkerSettings`.
-        bucket: the shared :class:`~labs_env.distributed.quota.QuotaBucket` actor, or ``None``
-            for a private per-worker rate limiter.
-        broker: the :class:`~labs_env.distributed.placement.PolicyBroker` actor of a
-            driver-side policy.
+        bucket: the name of the shared :class:`~labs_env.distributed.quota.QuotaBucket`
+            actor, or ``None`` for a private per-worker rate limiter.
+        broker: the name of the :class:`~labs_env.distributed.placement.PolicyBroker` actor
+            of a driver-side policy.
     """
 
     def __init__(
-        self, policy: Any, settings: WorkerSettings, bucket: Any = None, broker: Any = None
+        self,
+        policy: Any,
+        settings: WorkerSettings,
+        bucket: str | None = None,
+        broker: str | None = None,
     ) -> None:
+        import ray
+
         self.owner = uuid.uuid4().hex  # this incarnation (a restart gets a new one)
         if isinstance(policy, DriverPolicy):
-            policy = BrokerPolicy(broker)
+            if broker is None:
+                raise LabsValidationError("broker", "a driver-side policy needs its broker", "")
+            policy = BrokerPolicy(ray.get_actor(broker))
         elif isinstance(policy, WorkerPolicy):
             policy = policy.build()
         self._policy = policy
         self._settings = settings
-        self._bucket = bucket
+        self._bucket = ray.get_actor(bucket) if bucket is not None else None
         self._run: _Run | None = None
         self._client: AsyncLabsClient | None = None
         self._slots: asyncio.Semaphore | None = None

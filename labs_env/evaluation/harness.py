@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 ProgressCallback = Callable[[EvalProgress], None]
+_BACKENDS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,9 @@ def evaluate_policy(
     stats: StatsOptions | None = None,
     fsync: bool = True,
     sync_policy: str | None = None,
+    backend: str = "local",
+    workers: int = 2,
+    ray_address: str | None = None,
 ) -> EvalResult:
     """Evaluate ``policy`` on ``episodes`` seeded episodes of each scenario (blocking).
 
@@ -117,6 +121,9 @@ def evaluate_policy(
                 stats=stats,
                 fsync=fsync,
                 sync_policy=sync_policy,
+                backend=backend,
+                workers=workers,
+                ray_address=ray_address,
             ),
         )
     )
@@ -152,6 +159,9 @@ async def aevaluate_policy(
     stats: StatsOptions | None = None,
     fsync: bool = True,
     sync_policy: str | None = None,
+    backend: str = "local",
+    workers: int = 2,
+    ray_address: str | None = None,
 ) -> EvalResult:
     """Evaluate ``policy`` and write the run's files into ``out_dir``.
 
@@ -179,6 +189,12 @@ async def aevaluate_policy(
         sync_policy: how a sync policy is called (see :func:`~labs_env.collect.collect`):
             ``"thread"`` or ``"inline"``; default inline for the built-in scripted and random
             baselines (pure CPU), a thread pool otherwise.
+        backend: ``"local"`` (this process) or ``"ray"``: ``workers`` Ray actors share the
+            ``concurrency`` (see :mod:`labs_env.distributed`; ``pip install
+            "labs-env[ray]"``). The policy must be picklable, or wrapped with
+            :func:`~labs_env.distributed.on_workers` / :func:`~labs_env.distributed.on_driver`.
+        workers: Ray actors (``backend="ray"``).
+        ray_address: the Ray cluster (``None``: ``$RAY_ADDRESS`` or a new local instance).
 
     Raises:
         LabsValidationError: bad arguments, unknown scenarios, or a directory holding a run
@@ -186,7 +202,9 @@ async def aevaluate_policy(
     """
     config = coerce_reward_config(reward_config)
     pairs = normalise_scenarios(scenarios)
-    _check_counts(episodes=episodes, concurrency=concurrency)
+    _check_counts(episodes=episodes, concurrency=concurrency, workers=workers)
+    if backend not in _BACKENDS:
+        raise LabsValidationError("backend", f"unknown backend {backend!r}", f"use {_BACKENDS}")
     if client is not None and not isinstance(client, AsyncLabsClient):
         raise LabsValidationError(
             "client",
@@ -231,8 +249,18 @@ async def aevaluate_policy(
         try:
             if todo:
                 mode = sync_policy or ("inline" if _is_cheap(policy) else "thread")
+                ray_options = (workers, ray_address) if backend == "ray" else None
                 await _collect_into(
-                    run, policy, todo, active, concurrency, mode, state, progress, fsync
+                    run,
+                    policy,
+                    todo,
+                    active,
+                    concurrency,
+                    mode,
+                    state,
+                    progress,
+                    fsync,
+                    ray_options,
                 )
         finally:  # interrupted too: the report covers what finished
             result = _finish(run, state, plots_dir, stats)
@@ -254,14 +282,29 @@ async def _collect_into(
     state: EvalProgress,
     progress: ProgressCallback | None,
     fsync: bool,
+    ray_options: tuple[int, str | None] | None = None,
 ) -> None:
-    """Play ``specs`` with :func:`~labs_env.collect.collect`; append each record as it ends."""
+    """Play ``specs`` with :func:`~labs_env.collect.collect` (or on Ray with ``ray_options``
+    = ``(workers, address)``); append each record as it ends."""
     results = JsonlWriter(run.trajectories, fsync=fsync)
     errors: JsonlWriter | None = None  # created at the first failure
     try:
-        stream = collect(
-            policy, specs, client=client, concurrency=concurrency, sync_policy=sync_policy
-        )
+        if ray_options is None:
+            stream = collect(
+                policy, specs, client=client, concurrency=concurrency, sync_policy=sync_policy
+            )
+        else:
+            from labs_env.distributed.collector import acollect_ray_with_client
+
+            stream = acollect_ray_with_client(
+                policy,
+                specs,
+                client=client,
+                concurrency=concurrency,
+                workers=ray_options[0],
+                ray_address=ray_options[1],
+                sync_policy=sync_policy,
+            )
         async with contextlib.aclosing(stream) as records:
             async for record in records:
                 if record.ok:

@@ -262,7 +262,10 @@ class VectorEngine:
         out = Outcome(slot.obs)
         started = time.perf_counter()
         try:
-            transition = await self._bounded(self.driver.submit(episode, messages))
+            submit = self.driver.submit(episode, messages)
+            transition = await (
+                submit if self.settings.max_concurrency is None else self._bounded(submit)
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:

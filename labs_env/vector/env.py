@@ -19,7 +19,6 @@ pass is used on that loop and must not be used concurrently from another loop.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -43,9 +42,10 @@ from labs_env.policies.base import EpisodeContext
 from labs_env.spaces import AgentAction, MessageHistory
 from labs_env.trajectory import JsonlWriter, TrajectoryRecord
 from labs_env.vector._batch import StepResult, stack_infos, step_batch
+from labs_env.vector._binding import LoopBinding
 from labs_env.vector._core import EngineSettings, Outcome, Slot, VectorEngine
 from labs_env.vector._driver import EpisodeDriver
-from labs_env.vector._loop import LoopThread, run_sync
+from labs_env.vector._loop import run_sync
 from labs_env.vector._options import (
     PerEnv,
     ResetPlan,
@@ -203,10 +203,7 @@ class LabsVectorEnv(VectorEnv[tuple[Observation, ...], tuple[Any, ...], np.ndarr
         )
         slots = [Slot(i, scenarios[i], configs[i]) for i in range(num_envs)]
         self._engine = VectorEngine(driver, slots, settings)
-        self._thread: LoopThread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the env is bound to
-        self._busy = False
-        self._closing = False
+        self._binding = LoopBinding("labs-env-vector", self._engine.rebind, self._engine.exclusive)
         self._closing_task: asyncio.Task[None] | None = None
         self._was_reset = False
 
@@ -265,33 +262,6 @@ class LabsVectorEnv(VectorEnv[tuple[Observation, ...], tuple[Any, ...], np.ndarr
 
     # ------------------------------------------------------------------ loop binding
 
-    def _bind_sync(self) -> LoopThread:
-        self._check_open()
-        if self._thread is None:
-            if self._loop is not None and not self._loop.is_closed():
-                raise RuntimeError(
-                    "this LabsVectorEnv is used with the async API (areset/astep); "
-                    "keep using it, or make another env for the sync API"
-                )
-            self._engine.rebind()
-            self._thread = LoopThread("labs-env-vector")
-            self._loop = self._thread.loop
-        return self._thread
-
-    def _bind_async(self) -> None:
-        self._check_open()
-        loop = asyncio.get_running_loop()
-        if self._thread is not None:
-            raise RuntimeError(
-                "this LabsVectorEnv is used with the sync API (reset/step); its requests run on "
-                "its own loop thread — make another env for the async API"
-            )
-        if self._loop is not loop:
-            if self._loop is not None and not self._loop.is_closed() and self._loop.is_running():
-                raise RuntimeError("this LabsVectorEnv is bound to another running event loop")
-            self._engine.rebind()  # a previous loop (e.g. an earlier asyncio.run) is gone
-            self._loop = loop
-
     def _check_open(self) -> None:
         if self.closed:
             raise gym.error.ClosedEnvironmentError("the LabsVectorEnv is closed")
@@ -314,9 +284,9 @@ class LabsVectorEnv(VectorEnv[tuple[Observation, ...], tuple[Any, ...], np.ndarr
                 ``scenario``, ``reward_config``, ``config`` (see :meth:`LabsEnv.reset`;
                 ``scenario``/``reward_config`` may be a :class:`PerEnv`).
         """
-        thread = self._bind_sync()
+        self._check_open()
         mask, seeds, per_env = self._reset_plan(seed, options)
-        outcomes = self._run(thread, self._reset_all(mask, seeds, per_env))
+        outcomes = self._binding.run_sync(self._reset_all(mask, seeds, per_env))
         return self._finish_reset(mask, outcomes)
 
     async def areset(
@@ -326,9 +296,10 @@ class LabsVectorEnv(VectorEnv[tuple[Observation, ...], tuple[Any, ...], np.ndarr
         options: dict[str, Any] | None = None,
     ) -> tuple[tuple[Observation, ...], dict[str, Any]]:
         """:meth:`reset` on the running event loop."""
-        self._bind_async()
+        self._check_open()
+        self._binding.bind_async()
         mask, seeds, per_env = self._reset_plan(seed, options)
-        outcomes = await self._guarded(self._reset_all(mask, seeds, per_env))
+        outcomes = await self._binding.guarded(self._reset_all(mask, seeds, per_env))
         return self._finish_reset(mask, outcomes)
 
     def _reset_plan(
@@ -373,15 +344,16 @@ class LabsVectorEnv(VectorEnv[tuple[Observation, ...], tuple[Any, ...], np.ndarr
     def step(self, actions: Sequence[Any]) -> StepResult:
         """Submit one turn per env concurrently (see the class docstring for autoreset and
         errors). ``actions[i]`` is ignored for an env that resets in this step."""
-        thread = self._bind_sync()
+        self._check_open()
         plan = self._step_plan(actions)
-        return self._finish_step(self._run(thread, self._step_all(plan)))
+        return self._finish_step(self._binding.run_sync(self._step_all(plan)))
 
     async def astep(self, actions: Sequence[Any]) -> StepResult:
         """:meth:`step` on the running event loop."""
-        self._bind_async()
+        self._check_open()
+        self._binding.bind_async()
         plan = self._step_plan(actions)
-        return self._finish_step(await self._guarded(self._step_all(plan)))
+        return self._finish_step(await self._binding.guarded(self._step_all(plan)))
 
     def _step_plan(self, actions: Sequence[Any]) -> list[list[Any] | None]:
         """Validate every action before anything is sent: the messages per env (``None``:
@@ -450,32 +422,6 @@ class LabsVectorEnv(VectorEnv[tuple[Observation, ...], tuple[Any, ...], np.ndarr
             for record in records:
                 self._writer.write(record)
 
-    def _run(self, thread: LoopThread, coro: Any) -> Any:
-        try:
-            return thread.run(self._guarded(coro))
-        except (asyncio.CancelledError, concurrent.futures.CancelledError):
-            if self._closing:
-                raise gym.error.ClosedEnvironmentError(
-                    "the LabsVectorEnv was closed during this call"
-                ) from None
-            raise
-
-    async def _guarded(self, coro: Any) -> Any:
-        if self._busy:
-            coro.close()
-            raise RuntimeError("another reset/step of this LabsVectorEnv is still running")
-        self._busy = True
-        try:
-            return await self._engine.exclusive(coro)
-        except asyncio.CancelledError:
-            if self._closing:  # cancelled by close(): say so
-                raise gym.error.ClosedEnvironmentError(
-                    "the LabsVectorEnv was closed during this call"
-                ) from None
-            raise
-        finally:
-            self._busy = False
-
     # ------------------------------------------------------------------ render / close
 
     def render(self) -> tuple[str, ...] | None:
@@ -487,8 +433,9 @@ class LabsVectorEnv(VectorEnv[tuple[Observation, ...], tuple[Any, ...], np.ndarr
     def close_extras(self, **kwargs: Any) -> None:
         """Terminate unfinished episodes (best effort, bounded by ``close_timeout``), close a
         client the env made, stop the loop thread. Safe while a step is in flight."""
-        self._closing = True
-        thread, self._thread = self._thread, None
+        binding = self._binding
+        binding.closing = True
+        thread, binding.thread = binding.thread, None
         if thread is not None:
             try:
                 self._write(thread.run(self._shutdown(loop_stops=True)))
@@ -496,7 +443,7 @@ class LabsVectorEnv(VectorEnv[tuple[Observation, ...], tuple[Any, ...], np.ndarr
                 _log.warning("LabsVectorEnv.close: %s", exc)
             finally:
                 thread.stop()
-        elif self._loop is not None and not self._loop.is_closed() and self._loop.is_running():
+        elif binding.running_elsewhere():
             _log.warning(
                 "LabsVectorEnv.close() called inside its event loop: unfinished episodes are "
                 "left to expire on the service; use `await venv.aclose()` to terminate them"
@@ -511,12 +458,12 @@ class LabsVectorEnv(VectorEnv[tuple[Observation, ...], tuple[Any, ...], np.ndarr
         """:meth:`close` for the async API (terminates unfinished episodes on this loop)."""
         if self.closed:
             return
-        if self._thread is not None:
+        if self._binding.thread is not None:
             self.close()
             return
-        self._closing = True
+        self._binding.closing = True
         try:
-            if self._loop is asyncio.get_running_loop():
+            if self._binding.loop is asyncio.get_running_loop():
                 self._write(await self._shutdown(loop_stops=False))
         finally:
             self._release_sync()
