@@ -92,14 +92,15 @@ def _cpu_seconds(pid: int) -> float:
 # --------------------------------------------------------------------------- cells (child side)
 
 
-def _timed_steps(step: Any, seconds: float) -> tuple[int, float]:
+def _timed_steps(step: Any, seconds: float) -> tuple[int, float, float]:
+    """``(steps, elapsed, cpu)``: ``cpu`` is this process's CPU seconds (all threads)."""
     for _ in range(2):  # warm up: connections, first autoresets
         step()
-    steps, started = 0, time.perf_counter()
+    steps, started, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - started < seconds:
         step()
         steps += 1
-    return steps, time.perf_counter() - started
+    return steps, time.perf_counter() - started, time.process_time() - cpu
 
 
 def cell_vector(n: int, url: str, seconds: float, collection: str, scenario: str) -> dict[str, Any]:
@@ -108,10 +109,10 @@ def cell_vector(n: int, url: str, seconds: float, collection: str, scenario: str
     venv = LabsVectorEnv(n, collection=collection, scenario=scenario, api_key=KEY, base_url=url)
     venv.reset(seed=0)
     actions = [ACTION] * n
-    steps, elapsed = _timed_steps(lambda: venv.step(actions), seconds)
+    steps, elapsed, cpu = _timed_steps(lambda: venv.step(actions), seconds)
     memory = _memory()
     venv.close()
-    return {"env_steps": steps * n, "elapsed": elapsed, **memory}
+    return {"env_steps": steps * n, "elapsed": elapsed, "cpu": cpu, **memory}
 
 
 def _labs_env_factory(url: str, collection: str, scenario: str) -> Any:
@@ -138,10 +139,10 @@ def cell_gym(
         venv = gym.vector.SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
     venv.reset(seed=0)
     actions = tuple([ACTION] * n)
-    steps, elapsed = _timed_steps(lambda: venv.step(actions), seconds)
+    steps, elapsed, cpu = _timed_steps(lambda: venv.step(actions), seconds)
     memory = _memory()
     venv.close()
-    return {"env_steps": steps * n, "elapsed": elapsed, **memory}
+    return {"env_steps": steps * n, "elapsed": elapsed, "cpu": cpu, **memory}
 
 
 def cell_collect(
@@ -164,14 +165,15 @@ def cell_collect(
         async with contextlib.aclosing(run):
             task = asyncio.ensure_future(run.__anext__())
             await asyncio.sleep(1.0)  # warm up: connections, first episodes
-            first, started = calls, time.perf_counter()
+            first, started, cpu = calls, time.perf_counter(), time.process_time()
             await asyncio.sleep(seconds)
             turns, elapsed = calls - first, time.perf_counter() - started
+            cpu = time.process_time() - cpu
             memory = _memory()
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
-        return {"env_steps": turns, "elapsed": elapsed, **memory}
+        return {"env_steps": turns, "elapsed": elapsed, "cpu": cpu, **memory}
 
     return run_sync(main())
 
@@ -235,16 +237,19 @@ LABELS = {
 
 
 def row(label: str, n: int, r: dict[str, Any]) -> str:
+    # Client CPU per env-step (all threads of the cell's process; AsyncVectorEnv's workers
+    # are other processes, so not shown for it).
+    cpu = "n/a" if label == LABELS["async"] else f"{1e6 * r['cpu'] / r['env_steps']:,.0f} µs"
     return (
-        f"| {label} | {n} | {r['rate']:,.0f} | {r['ideal']:,.0f} | {r['ratio']:.2f} | "
+        f"| {label} | {n} | {r['rate']:,.0f} | {r['ideal']:,.0f} | {r['ratio']:.2f} | {cpu} | "
         f"{r['peak_rss'] / 2**20:,.0f} MiB | {r['pss'] / 2**20:,.0f} MiB | {r['processes']} | "
         f"{100 * r['server_cpu']:.0f}% |"
     )
 
 
 HEADER = (
-    "| implementation | N | env-steps/s | ideal N/0.05 | ratio | peak RSS (sum) | PSS (sum) | "
-    "processes | server CPU |\n|---|---|---|---|---|---|---|---|---|"
+    "| implementation | N | env-steps/s | ideal N/0.05 | ratio | client CPU/step | peak RSS (sum) "
+    "| PSS (sum) | processes | server CPU |\n|---|---|---|---|---|---|---|---|---|---|"
 )
 
 

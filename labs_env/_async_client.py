@@ -14,12 +14,11 @@ from typing import Any, TypeVar
 import httpx
 
 from labs_env import _requests as rq
-from labs_env._config import ClientConfig, TimeoutArg, closed_error, failure_from_httpx
-from labs_env._core import RETRY, Call, TransportFailure
+from labs_env._config import ClientBase, TimeoutArg, closed_error, failure_from_httpx
+from labs_env._core import RETRY, TransportFailure
 from labs_env._http import ConnectionPool
-from labs_env._ratelimit import AsyncFlowControl, AsyncFlowGate, FlowControl, RateLimitSnapshot
+from labs_env._ratelimit import AsyncFlowControl, AsyncFlowGate, FlowControl
 from labs_env._retry import RetryPolicy, sleep_async
-from labs_env._secret import ApiKey
 from labs_env.models import (
     BatchEvaluateItem,
     BatchEvaluateResult,
@@ -38,7 +37,7 @@ T = TypeVar("T")
 _METHODS = {"GET": b"GET ", "POST": b"POST "}
 
 
-class AsyncLabsClient:
+class AsyncLabsClient(ClientBase):
     """Asynchronous client for the Labs API; all concurrent calls share one pool and one
     rate-limit state. Same arguments and methods as :class:`labs_env.LabsClient`.
 
@@ -74,23 +73,15 @@ class AsyncLabsClient:
         max_connections: int = 256,
         flow_control: AsyncFlowGate | None = None,
     ) -> None:
-        self._config = config = ClientConfig.create(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry_policy=retry_policy,
-            retry_unsafe_turns=retry_unsafe_turns,
-            allow_insecure_http=allow_insecure_http,
-            custom_transport=transport is not None,
-            max_connections=max_connections,
-        )
+        config = self._setup(
+            api_key, base_url, timeout, max_retries, retry_policy, retry_unsafe_turns,
+            allow_insecure_http, transport is not None, max_connections,
+        )  # fmt: skip
         self._flow: AsyncFlowGate = (
             flow_control
             if flow_control is not None
             else AsyncFlowControl(FlowControl(max_block=config.retry_policy.max_rate_limit_wait))
         )
-        self._closed = False
         self._http: httpx.AsyncClient | None = None
         self._pool: ConnectionPool | None = None
         if transport is not None:
@@ -121,25 +112,6 @@ class AsyncLabsClient:
 
     # ----------------------------------------------------------------- lifecycle
 
-    @property
-    def base_url(self) -> str:
-        """The service URL requests go to."""
-        return self._config.base_url
-
-    @property
-    def api_key(self) -> ApiKey:
-        """The key, masked in every repr (``.reveal()`` gives the text)."""
-        return self._config.api_key
-
-    @property
-    def rate_limit(self) -> RateLimitSnapshot:
-        """The key's quota as last reported by the service (read-only snapshot)."""
-        return self._flow.snapshot()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     async def aclose(self) -> None:
         """Release the connections (idempotent). A caller-supplied transport stays open."""
         if self._closed:
@@ -164,9 +136,6 @@ class AsyncLabsClient:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={self.api_key!r})"
 
     # ----------------------------------------------------------------- sending
 
@@ -195,16 +164,7 @@ class AsyncLabsClient:
         return response.status_code, response.headers, response.content
 
     async def _call(self, spec: rq.RequestSpec[T]) -> T:
-        if self._closed:
-            raise closed_error(self)
-        config = self._config
-        call = Call(
-            spec,
-            policy=config.retry_policy,
-            max_retries=config.max_retries,
-            retry_unsafe=config.retry_unsafe_turns,
-            key=config.api_key,
-        )
+        call = self._new_call(spec)
         flow = self._flow
         while True:
             ticket = await flow.acquire()

@@ -1,4 +1,5 @@
-"""Client settings shared by both clients: key, base URL, timeouts, headers, TLS, httpx errors."""
+"""What both clients share: settings (key, base URL, timeouts, headers, TLS), the per-client
+state (:class:`ClientBase`: retry budget, flow control, closed flag) and httpx error mapping."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import os
 import ssl
 import sys
 from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
-from labs_env._core import TransportFailure
-from labs_env._retry import RetryPolicy
+from labs_env._core import Call, TransportFailure
+from labs_env._ratelimit import RateLimitSnapshot
+from labs_env._requests import RequestSpec
+from labs_env._retry import RetryBudget, RetryPolicy
 from labs_env._secret import ApiKey
 from labs_env._version import __version__
 from labs_env.errors import LabsValidationError
@@ -21,6 +25,7 @@ from labs_env.errors import LabsValidationError
 __all__ = [
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
+    "ClientBase",
     "ClientConfig",
     "closed_error",
     "default_ssl_context",
@@ -32,6 +37,7 @@ DEFAULT_BASE_URL = "https://labs.tacitintelligence.co"
 USER_AGENT = f"labs-env/{__version__} python/{sys.version_info.major}.{sys.version_info.minor}"
 
 TimeoutArg = float | httpx.Timeout | None
+T = TypeVar("T")
 
 
 @functools.cache
@@ -181,3 +187,85 @@ def failure_from_httpx(exc: httpx.HTTPError) -> TransportFailure:
     if isinstance(exc, httpx.TimeoutException):
         return TransportFailure(f"timed out: {exc}", sent=True, timeout=True)
     return TransportFailure(f"connection failed: {type(exc).__name__}: {exc}", sent=True)
+
+
+class ClientBase:
+    """The state and views both clients share; they differ only in how they send and sleep.
+
+    Subclasses call :meth:`_setup` first, then set ``_flow`` (their flow control).
+    """
+
+    _config: ClientConfig
+    _budget: RetryBudget | None
+    _flow: Any  # SyncFlowControl or an AsyncFlowGate
+    _closed: bool
+
+    def _setup(
+        self,
+        api_key: str | None,
+        base_url: str | None,
+        timeout: TimeoutArg,
+        max_retries: int,
+        retry_policy: RetryPolicy | None,
+        retry_unsafe_turns: bool,
+        allow_insecure_http: bool,
+        custom_transport: bool,
+        max_connections: int,
+    ) -> ClientConfig:
+        """Validate the settings; one retry budget for all calls of this client."""
+        self._config = config = ClientConfig.create(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            retry_unsafe_turns=retry_unsafe_turns,
+            allow_insecure_http=allow_insecure_http,
+            custom_transport=custom_transport,
+            max_connections=max_connections,
+        )
+        self._budget = config.retry_policy.new_budget()
+        self._closed = False
+        return config
+
+    @property
+    def base_url(self) -> str:
+        """The service URL requests go to."""
+        return self._config.base_url
+
+    @property
+    def api_key(self) -> ApiKey:
+        """The key, masked in every repr (``.reveal()`` gives the text)."""
+        return self._config.api_key
+
+    @property
+    def rate_limit(self) -> RateLimitSnapshot:
+        """The key's quota as last reported by the service (read-only snapshot)."""
+        snapshot: RateLimitSnapshot = self._flow.snapshot()
+        return snapshot
+
+    @property
+    def retry_budget(self) -> RetryBudget | None:
+        """The retry budget shared by all calls of this client (``None``: disabled)."""
+        return self._budget
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={self.api_key!r})"
+
+    def _new_call(self, spec: RequestSpec[T]) -> Call[T]:
+        """The retry state of one logical call (raises if the client is closed)."""
+        if self._closed:
+            raise closed_error(self)
+        config = self._config
+        return Call(
+            spec,
+            policy=config.retry_policy,
+            max_retries=config.max_retries,
+            retry_unsafe=config.retry_unsafe_turns,
+            key=config.api_key,
+            budget=self._budget,
+        )

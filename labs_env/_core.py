@@ -29,6 +29,7 @@ from labs_env._requests import UNHANDLED, RequestSpec
 from labs_env._retry import (
     NOT_PROCESSED_STATUSES,
     RETRY_STATUSES,
+    RetryBudget,
     RetryPolicy,
     parse_reset,
     parse_retry_after,
@@ -112,6 +113,7 @@ class Call(Generic[T]):
     """Retry state of one logical call (one idempotency key for all its attempts)."""
 
     __slots__ = (
+        "_budget",
         "_key",
         "_max_retries",
         "_policy",
@@ -131,8 +133,10 @@ class Call(Generic[T]):
         max_retries: int,
         retry_unsafe: bool,
         key: ApiKey | None = None,
+        budget: RetryBudget | None = None,
     ) -> None:
         self.spec = spec
+        self._budget = budget
         self._policy = policy
         self._max_retries = max_retries
         self.retry_unsafe = retry_unsafe or spec.idempotent
@@ -151,6 +155,15 @@ class Call(Generic[T]):
 
     def _schedule(self, delay: float, reason: str) -> bool:
         if not self._may_retry(delay):
+            return False
+        if self._budget is not None and not self._budget.try_withdraw():
+            logger.warning(
+                "not retrying %s %s after %s: the client's retry budget is spent (%s)",
+                self.spec.method,
+                self.spec.path,
+                reason,
+                self._budget,
+            )
             return False
         self.attempt += 1
         self.delay = delay
@@ -197,6 +210,8 @@ class Call(Generic[T]):
         spec = self.spec
         request_id = headers.get("x-request-id")
         if 200 <= status < 300:
+            if self._budget is not None:
+                self._budget.deposit()
             if logger.isEnabledFor(logging.DEBUG):
                 self._log(status, request_id)
             content_type = headers.get("content-type")

@@ -123,19 +123,19 @@ class _Connection(asyncio.Protocol):
         self._fail(TransportFailure("timed out waiting for the response", sent=True, timeout=True))
         self.close()
 
-    async def send(self, data: bytes) -> RawResponse:
-        """Write one request and wait for its complete response (the pool enforces timeouts)."""
+    def send(self, data: bytes) -> asyncio.Future[RawResponse]:
+        """Write one request; the future completes with its response (the pool enforces
+        timeouts). A plain method returning the future: no coroutine per request."""
         transport = self._transport
         assert transport is not None
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[RawResponse] = loop.create_future()
+        waiter: asyncio.Future[RawResponse] = self._pool.loop_future()
         self._waiter = waiter
         self._headers = {}
         self._body = []
         self._got_bytes = False
         self.status = 0
         transport.write(data)
-        return await waiter
+        return waiter
 
     def usable(self) -> bool:
         """Open and not closing: a request written now reaches the server's socket."""
@@ -211,6 +211,11 @@ class ConnectionPool:
         else:
             self._discard(conn)
         return response
+
+    def loop_future(self) -> asyncio.Future[RawResponse]:
+        """A future on the pool's loop."""
+        assert self._loop is not None
+        return self._loop.create_future()
 
     # ----------------------------------------------------------------- timeouts
 

@@ -1,18 +1,27 @@
-"""A small JSON-schema subset validator for tool-call inputs (no third-party dependency).
+"""The one JSON-schema subset validator of labs_env (pure, no third-party dependency).
 
-Supported keywords: ``type`` (a name or a list of names), ``enum``, ``const``, ``required``,
+A bottom-layer utility like ``models``: it imports nothing from labs_env, so both sides use it —
+the env checks tool-call inputs before sending them (:func:`schema_problems`), and the local
+server (``labs_env.server``, which may otherwise depend only on ``labs_env.models``) checks
+scenario schemas when it loads them (:func:`check_schema`) and submitted artifacts against them.
+
+Validated keywords: ``type`` (a name or a list of names), ``enum``, ``const``, ``required``,
 ``properties``, ``additionalProperties`` (boolean or schema), ``items`` (one schema),
 ``minimum``, ``maximum``, ``exclusiveMinimum``, ``exclusiveMaximum``, ``minLength``,
-``maxLength``, ``minItems``, ``maxItems``. Other keywords are ignored, so a schema using more of
-the standard is checked only as far as this subset goes (the service has the final word).
+``maxLength``, ``pattern``, ``format: date`` (``YYYY-MM-DD``), ``minItems``, ``maxItems``.
+:func:`schema_problems` ignores other keywords (the service has the final word on schemas
+using more of the standard); :func:`check_schema` rejects them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
-__all__ = ["schema_problems"]
+__all__ = ["check_schema", "schema_problems"]
 
 _TYPE_CHECKS = {
     "string": lambda v: isinstance(v, str),
@@ -26,6 +35,29 @@ _TYPE_CHECKS = {
     "array": lambda v: isinstance(v, (list, tuple)),
     "null": lambda v: v is None,
 }
+_VALIDATED = frozenset(
+    {
+        "type",
+        "enum",
+        "const",
+        "required",
+        "properties",
+        "additionalProperties",
+        "items",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "format",
+        "minItems",
+        "maxItems",
+    }
+)
+_ANNOTATIONS = frozenset({"description", "title"})
+_SCENARIO_TYPES = ("array", "boolean", "integer", "number", "object", "string")
 
 
 def schema_problems(value: Any, schema: Mapping[str, Any], path: str = "input") -> list[str]:
@@ -39,6 +71,39 @@ def schema_problems(value: Any, schema: Mapping[str, Any], path: str = "input") 
     problems: list[str] = []
     _check(value, schema, path, problems)
     return problems
+
+
+def check_schema(schema: Mapping[str, Any], where: str = "json_schema") -> None:
+    """Raise ``ValueError`` unless ``schema`` stays inside the subset a scenario file may use.
+
+    That is: only the validated keywords (plus ``description`` and ``title``), one ``type`` per
+    schema among array, boolean, integer, number, object and string, compilable ``pattern``s,
+    and ``required`` naming only defined properties — so a tool never silently accepts more
+    than its file says.
+    """
+    unknown = sorted(set(schema) - _VALIDATED - _ANNOTATIONS)
+    if unknown:
+        raise ValueError(f"{where}: unsupported JSON-Schema keyword(s) {unknown}")
+    kind = schema.get("type")
+    if kind not in _SCENARIO_TYPES:
+        raise ValueError(f"{where}.type must be one of {list(_SCENARIO_TYPES)}, got {kind!r}")
+    if "pattern" in schema and _regex(str(schema["pattern"])) is None:
+        raise ValueError(f"{where}.pattern is not a valid regular expression")
+    for name, sub in (schema.get("properties") or {}).items():
+        check_schema(sub, f"{where}.properties.{name}")
+    if "items" in schema:
+        check_schema(schema["items"], f"{where}.items")
+    missing = set(schema.get("required", ())) - set(schema.get("properties") or {})
+    if missing:
+        raise ValueError(f"{where}.required names undefined properties {sorted(missing)}")
+
+
+@lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
 
 
 def _check(value: Any, schema: Mapping[str, Any], path: str, out: list[str]) -> None:
@@ -60,7 +125,7 @@ def _check(value: Any, schema: Mapping[str, Any], path: str, out: list[str]) -> 
     elif isinstance(value, (list, tuple)):
         _check_array(value, schema, path, out)
     elif isinstance(value, str):
-        _check_bounds(len(value), schema, path, out, "minLength", "maxLength", "characters")
+        _check_string(value, schema, path, out)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         _check_number(value, schema, path, out)
 
@@ -90,6 +155,18 @@ def _check_array(
     if isinstance(items, Mapping):
         for index, item in enumerate(value):
             _check(item, items, f"{path}[{index}]", out)
+
+
+def _check_string(value: str, schema: Mapping[str, Any], path: str, out: list[str]) -> None:
+    _check_bounds(len(value), schema, path, out, "minLength", "maxLength", "characters")
+    pattern = _regex(str(schema["pattern"])) if "pattern" in schema else None
+    if pattern is not None and not pattern.search(value):
+        out.append(f"{path}: does not match the pattern {schema['pattern']!r}")
+    if schema.get("format") == "date":
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            out.append(f"{path}: not a date in YYYY-MM-DD form")
 
 
 def _check_bounds(

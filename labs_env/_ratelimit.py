@@ -123,7 +123,7 @@ class FlowControl:
         if self._next_slot < now:  # idle since the last paced slot: earn burst credit
             if self._interval > 0:
                 earned = (now - self._next_slot) / self._interval
-                self._credit = min(self._burst, self._credit + earned)
+                self._credit = min(self._burst_cap(now), self._credit + earned)
             self._next_slot = now
         base = max(self._next_slot, self._blocked_until)
         self._roll(base)
@@ -145,6 +145,12 @@ class FlowControl:
         self._remaining -= 1
         self._next_slot = base + self._interval
         return base - now
+
+    def _burst_cap(self, now: float) -> float:
+        """The burst credit allowed: ``burst``, or what the quota allows in one second when
+        that is more. A lockstep batch far below the quota then goes out at once instead of
+        being spaced ``(reset - now) / remaining`` apart; a tight quota still gets ``burst``."""
+        return max(self._burst, self._remaining / max(1.0, self._reset_at - now))
 
     def _roll(self, at: float) -> None:
         """Start the assumed next window(s) when ``at`` is past the reset."""
@@ -205,6 +211,14 @@ class FlowControl:
             self._limit = int(left) + 1
         # Reservations for this window sent after this request (or not sent yet) are
         # probably not counted in the server's figure.
+        same_window = metered and reset_at <= self._server_reset + 0.5
+        if same_window and (
+            abs(self._reset_at - reset_at) > 0.5 or left - len(self._slots) >= self._remaining
+        ):
+            # Nothing to learn: not booking into this window, or even if every outstanding
+            # reservation were unseen by the server there is more left than we assume
+            # (the O(1) fast path while the quota is far from binding).
+            return
         if metered:
             unseen = sum(
                 1
@@ -214,15 +228,13 @@ class FlowControl:
         else:  # not tracked before metering: count every later request still in flight
             unseen = min(self.in_flight, self._seq - ticket)
         available = max(0.0, left - unseen)
-        if metered and reset_at <= self._server_reset + 0.5:  # the same server window
-            if abs(self._reset_at - reset_at) <= 0.5:  # ... and we are booking into it
-                self._remaining = min(self._remaining, available)
+        if same_window:  # ... and we are booking into it
+            self._remaining = min(self._remaining, available)
             return
         # A new server window: learn its length and re-align the booking from the ledger.
         if not metered:
             # A lower bound until the next window shows the exact length.
             self._window = max(1.0, reset_at - now)
-            self._credit = self._burst
         elif reset_at - self._server_reset < 4 * self._window:
             self._window = max(1.0, reset_at - self._server_reset)  # fixed windows: exact
             self._window_exact = True
@@ -237,6 +249,8 @@ class FlowControl:
             self._window_start = self._reset_at - self._window
             booked = sum(1 for when in self._slots.values() if when >= self._window_start)
             self._remaining = max(0.0, (self._limit or 1) - booked)
+        if not metered:
+            self._credit = self._burst_cap(now)
 
     def snapshot(self) -> RateLimitSnapshot:
         """The quota as the client currently sees it."""

@@ -7,13 +7,16 @@ the field path (``messages[2].content``) and the fix, before anything is sent.
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, get_args
 from urllib.parse import quote
 
+import pydantic_core
 from pydantic import BaseModel, ValidationError
 
 from labs_env.errors import (
@@ -46,11 +49,13 @@ from labs_env.models import (
 
 __all__ = [
     "UNHANDLED",
+    "EncodedMessages",
     "RequestSpec",
     "batch_evaluate_specs",
     "catalog_spec",
     "compare_spec",
     "create_episode_spec",
+    "encode_message",
     "evaluate_spec",
     "merge_batch_results",
     "submit_turn_spec",
@@ -178,6 +183,18 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9_.~-]+")
 
 
 def _episode_path(episode_id: Any, suffix: str) -> str:
+    if type(episode_id) is str:
+        return _checked_episode_path(episode_id, suffix)
+    return _episode_path_slow(episode_id, suffix)
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_episode_path(episode_id: str, suffix: str) -> str:
+    """Cached: every turn of an episode has the same path."""
+    return _episode_path_slow(episode_id, suffix)
+
+
+def _episode_path_slow(episode_id: Any, suffix: str) -> str:
     if not isinstance(episode_id, str) or not episode_id:
         raise LabsValidationError(
             "episode_id",
@@ -191,7 +208,6 @@ def _episode_path(episode_id: Any, suffix: str) -> str:
 
 _ROLES = frozenset(get_args(Message.model_fields["role"].annotation))
 _PLAIN_KEYS = frozenset({"role", "content"})
-_json_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _plain_turn_body(episode_id: str, messages: Any) -> bytes | None:
@@ -210,10 +226,62 @@ def _plain_turn_body(episode_id: str, messages: Any) -> bytes | None:
             or len(message["content"]) > MAX_MESSAGE_CHARS
         ):
             return None
-    try:
-        return _json_encode({"id": episode_id, "messages": messages}).encode()
-    except UnicodeEncodeError:  # e.g. a lone surrogate: let pydantic report it
-        return None
+    try:  # pydantic-core's encoder: the request model's exact bytes, ~5x faster than json
+        return pydantic_core.to_json({"id": episode_id, "messages": messages})
+    except pydantic_core.PydanticSerializationError:  # e.g. a lone surrogate: let pydantic
+        return None  # report it
+
+
+_encode_message = Message.__pydantic_serializer__.to_json
+_encode_reward_config = RewardConfig.__pydantic_serializer__.to_json
+
+
+def encode_message(message: Message) -> bytes:
+    """One message's JSON exactly as the request model encodes it inside a body."""
+    return _encode_message(message, exclude_none=True)
+
+
+class EncodedMessages(list[Message]):
+    """A validated message list that carries its own request encoding.
+
+    :meth:`labs_env.episode.Episode.build_turn` returns one: the history's JSON is kept per
+    episode (a message's encoding never changes), so a turn body is the stored bytes plus the
+    new message instead of re-validating and re-encoding the whole conversation every turn.
+    It is a plain list otherwise; if it is edited after it was built, the encoding no longer
+    applies and the messages go through the request model like any list.
+
+    Args:
+        messages: the validated messages.
+        head: the JSON of all messages but the last, as ``b'[m0,m1,...'`` (no closing bracket).
+        last: the JSON of the last message.
+    """
+
+    __slots__ = ("_head", "_items", "_last")
+
+    def __init__(self, messages: list[Message], head: bytes, last: bytes) -> None:
+        super().__init__(messages)
+        self._items = tuple(messages)
+        self._head = head
+        self._last = last
+
+    def turn_body(self, episode_id: str, reward_config: RewardConfig | None) -> bytes | None:
+        """The submit-turn body (the bytes the request model would produce), or ``None`` when
+        the list was changed after it was built."""
+        items = self._items
+        if len(self) != len(items) or not all(map(operator.is_, self, items)):
+            return None
+        tail = (
+            b"]}"
+            if reward_config is None
+            else b'],"reward_config":'
+            + _encode_reward_config(reward_config, exclude_none=True)
+            + b"}"
+        )
+        try:
+            episode = pydantic_core.to_json(episode_id)
+        except pydantic_core.PydanticSerializationError:  # e.g. a lone surrogate
+            return None
+        return b"".join((b'{"id":', episode, b',"messages":', self._head, b",", self._last, tail))
 
 
 # --------------------------------------------------------------------------- builders
@@ -245,10 +313,14 @@ def submit_turn_spec(
 ) -> RequestSpec[TurnResult]:
     """``POST /api/v1/episodes/{id}/turns``: not idempotent on the service."""
     path = _episode_path(episode_id, "turns")
-    if reward_config is None:
+    body: bytes | None = None
+    if type(messages) is EncodedMessages:
+        if reward_config is None or type(reward_config) is RewardConfig:
+            body = messages.turn_body(episode_id, reward_config)
+    elif reward_config is None:
         body = _plain_turn_body(episode_id, messages)
-        if body is not None:
-            return RequestSpec("POST", path, body, _PARSE_TURN, idempotent=False)
+    if body is not None:
+        return RequestSpec("POST", path, body, _PARSE_TURN, idempotent=False)
     request = _validate(
         SubmitTurnRequest,
         {

@@ -10,18 +10,25 @@ Rules (documented in the README):
   seconds from the start of the logical call.
 * A call that is not idempotent (a turn submission) is retried only when the request provably
   did not reach the server: connect errors before sending, 429 and 503.
+* Retry budget: all calls of one client share a :class:`RetryBudget` (a token bucket of
+  retries, as in gRPC and Finagle): retries in any ``retry_budget_ttl`` seconds are bounded by
+  ``retry_budget_min_per_second * retry_budget_ttl`` plus ``retry_budget_ratio`` times the
+  successful responses in that time. A storm of failures across many concurrent calls (e.g.
+  256 envs of a vector env during an outage) then adds a bounded fraction of load instead of
+  multiplying it by ``max_retries + 1``; when the budget is spent, the failure is raised.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import email.utils
 import math
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from labs_env.errors import LabsValidationError
@@ -29,6 +36,7 @@ from labs_env.errors import LabsValidationError
 __all__ = [
     "NOT_PROCESSED_STATUSES",
     "RETRY_STATUSES",
+    "RetryBudget",
     "RetryPolicy",
     "instant_retries",
     "parse_reset",
@@ -43,9 +51,117 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
 
 
+def _check_number(owner: str, name: str, value: object, *, positive: bool = False) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+        or (positive and value == 0)
+    ):
+        bound = "> 0" if positive else ">= 0"
+        raise LabsValidationError(
+            f"{owner}.{name}", f"must be a finite number {bound}, got {value!r}", ""
+        )
+
+
+class RetryBudget:
+    """A token bucket of retries shared by every call of one client (thread-safe).
+
+    Over any ``ttl`` seconds, retries are bounded by ``min_per_second * ttl`` plus ``ratio``
+    times the successful responses: each success deposits ``ratio`` tokens, each retry
+    withdraws one, and both expire after ``ttl`` seconds, so the budget follows recent
+    traffic. The clients build one from their :class:`RetryPolicy`.
+
+    Args:
+        ratio: retries allowed per recent success (0.2: at most 20% extra load).
+        min_per_second: retries always allowed per second (a floor for low traffic).
+        ttl: how long deposits and withdrawals count, in seconds.
+        clock: monotonic seconds (injectable for tests).
+
+    Example:
+        >>> budget = RetryBudget(ratio=0.5, min_per_second=0.1, ttl=10.0)
+        >>> [budget.try_withdraw() for _ in range(2)]  # a reserve of 0.1 * 10 = 1 retry
+        [True, False]
+        >>> budget.deposit(); budget.deposit()  # two successes earn 0.5 retries each
+        >>> budget.try_withdraw(), budget.try_withdraw()
+        (True, False)
+    """
+
+    _BUCKETS = 10
+
+    def __init__(
+        self,
+        *,
+        ratio: float = 0.2,
+        min_per_second: float = 10.0,
+        ttl: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        _check_number("RetryBudget", "ratio", ratio)
+        _check_number("RetryBudget", "min_per_second", min_per_second)
+        _check_number("RetryBudget", "ttl", ttl, positive=True)
+        self.ratio = float(ratio)
+        self.min_per_second = float(min_per_second)
+        self.ttl = float(ttl)
+        self._clock = clock
+        self._width = self.ttl / self._BUCKETS
+        self._reserve = self.min_per_second * self.ttl
+        # [bucket number, successes, retries] per live time bucket, oldest first
+        self._buckets: collections.deque[list[int]] = collections.deque()
+        self._successes = 0
+        self._retries = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"RetryBudget(ratio={self.ratio}, min_per_second={self.min_per_second}, "
+            f"ttl={self.ttl}, available={self.available:.1f})"
+        )
+
+    def _bucket(self) -> list[int]:
+        """The current time bucket (expiring the ones older than ``ttl``); lock held."""
+        number = int(self._clock() / self._width)
+        buckets = self._buckets
+        while buckets and buckets[0][0] <= number - self._BUCKETS:
+            _, successes, retries = buckets.popleft()
+            self._successes -= successes
+            self._retries -= retries
+        if not buckets or buckets[-1][0] != number:
+            buckets.append([number, 0, 0])
+        return buckets[-1]
+
+    def _balance(self) -> float:
+        return self._reserve + self.ratio * self._successes - self._retries
+
+    @property
+    def available(self) -> float:
+        """Retries that may start now."""
+        with self._lock:
+            self._bucket()
+            return max(0.0, self._balance())
+
+    def deposit(self) -> None:
+        """Record a successful response."""
+        with self._lock:
+            self._bucket()[1] += 1
+            self._successes += 1
+
+    def try_withdraw(self) -> bool:
+        """Claim one retry; ``False`` (nothing claimed) when the budget is spent."""
+        with self._lock:
+            bucket = self._bucket()
+            if self._balance() < 1.0:
+                return False
+            bucket[2] += 1
+            self._retries += 1
+            return True
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How long the client waits between retries (the number of retries is ``max_retries``).
+    """How long the client waits between retries (the number of retries is ``max_retries``),
+    and the retry budget its calls share.
 
     Attributes:
         initial_delay: backoff base in seconds (the first retry waits up to this long).
@@ -53,24 +169,45 @@ class RetryPolicy:
         deadline: no retry is started that would end later than this many seconds after the
             logical call began.
         max_rate_limit_wait: cap on a wait asked for by a 429 (``Retry-After`` or the reset).
+        retry_budget_ratio: retries allowed per recent successful response, shared by all
+            calls of a client (see :class:`RetryBudget`); ``None`` disables the budget.
+        retry_budget_min_per_second: retries always allowed per second.
+        retry_budget_ttl: seconds over which successes and retries are counted.
 
     Example:
         >>> RetryPolicy(initial_delay=0.1).backoff(2, rand=1.0)
         0.4
+        >>> RetryPolicy(retry_budget_ratio=0.1).new_budget()
+        RetryBudget(ratio=0.1, min_per_second=10.0, ttl=10.0, available=100.0)
     """
 
     initial_delay: float = 0.5
     max_delay: float = 8.0
     deadline: float = 120.0
     max_rate_limit_wait: float = 60.0
+    retry_budget_ratio: float | None = 0.2
+    retry_budget_min_per_second: float = 10.0
+    retry_budget_ttl: float = 10.0
 
     def __post_init__(self) -> None:
         for name in ("initial_delay", "max_delay", "deadline", "max_rate_limit_wait"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise LabsValidationError(
-                    f"RetryPolicy.{name}", f"must be a finite number >= 0, got {value!r}", ""
-                )
+            _check_number("RetryPolicy", name, getattr(self, name))
+        if self.retry_budget_ratio is not None:
+            _check_number("RetryPolicy", "retry_budget_ratio", self.retry_budget_ratio)
+        _check_number(
+            "RetryPolicy", "retry_budget_min_per_second", self.retry_budget_min_per_second
+        )
+        _check_number("RetryPolicy", "retry_budget_ttl", self.retry_budget_ttl, positive=True)
+
+    def new_budget(self) -> RetryBudget | None:
+        """A fresh budget for one client (``None`` when ``retry_budget_ratio`` is ``None``)."""
+        if self.retry_budget_ratio is None:
+            return None
+        return RetryBudget(
+            ratio=self.retry_budget_ratio,
+            min_per_second=self.retry_budget_min_per_second,
+            ttl=self.retry_budget_ttl,
+        )
 
     def backoff(self, attempt: int, rand: float | None = None) -> float:
         """Full-jitter wait before retry number ``attempt`` (0-based)."""

@@ -22,11 +22,10 @@ import httpx
 
 from labs_env import _requests as rq
 from labs_env._async_client import AsyncLabsClient
-from labs_env._config import ClientConfig, TimeoutArg, closed_error, failure_from_httpx
-from labs_env._core import RETRY, Call
+from labs_env._config import ClientBase, TimeoutArg, closed_error, failure_from_httpx
+from labs_env._core import RETRY
 from labs_env._ratelimit import FlowControl, RateLimitSnapshot, SyncFlowControl
 from labs_env._retry import RetryPolicy, sleep_sync
-from labs_env._secret import ApiKey
 from labs_env.models import (
     BatchEvaluateItem,
     BatchEvaluateResult,
@@ -45,7 +44,7 @@ T = TypeVar("T")
 logger = logging.getLogger("labs_env")
 
 
-class LabsClient:
+class LabsClient(ClientBase):
     """Synchronous client for the Labs API (thread-safe; build it once and reuse it).
 
     Args:
@@ -88,17 +87,10 @@ class LabsClient:
         max_connections: int = 64,
         flow_control: SyncFlowControl | None = None,
     ) -> None:
-        self._config = config = ClientConfig.create(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry_policy=retry_policy,
-            retry_unsafe_turns=retry_unsafe_turns,
-            allow_insecure_http=allow_insecure_http,
-            custom_transport=transport is not None,
-            max_connections=max_connections,
-        )
+        config = self._setup(
+            api_key, base_url, timeout, max_retries, retry_policy, retry_unsafe_turns,
+            allow_insecure_http, transport is not None, max_connections,
+        )  # fmt: skip
         self._owns_transport = transport is None
         self._http = httpx.Client(
             base_url=config.base_url,
@@ -116,28 +108,8 @@ class LabsClient:
         self._flow = flow_control or SyncFlowControl(
             FlowControl(max_block=config.retry_policy.max_rate_limit_wait)
         )
-        self._closed = False
 
     # ----------------------------------------------------------------- lifecycle
-
-    @property
-    def base_url(self) -> str:
-        """The service URL requests go to."""
-        return self._config.base_url
-
-    @property
-    def api_key(self) -> ApiKey:
-        """The key, masked in every repr (``.reveal()`` gives the text)."""
-        return self._config.api_key
-
-    @property
-    def rate_limit(self) -> RateLimitSnapshot:
-        """The key's quota as last reported by the service (read-only snapshot)."""
-        return self._flow.snapshot()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     def close(self) -> None:
         """Release the connections (idempotent). A caller-supplied transport stays open."""
@@ -155,22 +127,10 @@ class LabsClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={self.api_key!r})"
-
     # ----------------------------------------------------------------- sending
 
     def _call(self, spec: rq.RequestSpec[T]) -> T:
-        if self._closed:
-            raise closed_error(self)
-        config = self._config
-        call = Call(
-            spec,
-            policy=config.retry_policy,
-            max_retries=config.max_retries,
-            retry_unsafe=config.retry_unsafe_turns,
-            key=config.api_key,
-        )
+        call = self._new_call(spec)
         headers = {"Idempotency-Key": call.idempotency_key} if call.idempotency_key else None
         while True:
             ticket = self._flow.acquire()

@@ -29,6 +29,7 @@ from labs_env.errors import (
 from labs_env.models import Catalog, CatalogScenario, RewardConfig
 from labs_env.planning import (
     ALL_SCENARIOS,
+    check_env_arguments,
     collection_scenarios,
     only_collection,
     plan_episode,
@@ -95,18 +96,14 @@ class LabsEnv(gym.Env[Observation, Any]):
         config: Mapping[str, Any] | None = None,
         validate_tool_calls: bool = False,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise LabsValidationError(
-                "render_mode", f"{render_mode!r} is not supported", "use None or 'ansi'"
-            )
-        if client is not None and (api_key is not None or base_url is not None):
-            raise LabsValidationError(
-                "client", "given together with api_key/base_url", "configure the client instead"
-            )
-        if collection is not None and (not isinstance(collection, str) or not collection):
-            raise LabsValidationError("collection", "must be a non-empty slug", "e.g. 'support'")
-        if config is not None and not isinstance(config, Mapping):
-            raise LabsValidationError("config", "must be a mapping", "e.g. {'difficulty': 2}")
+        check_env_arguments(
+            render_mode=render_mode,
+            client=client,
+            api_key=api_key,
+            base_url=base_url,
+            collection=collection,
+            config=config,
+        )
         self._scenarios = scenario_choice(scenario)
         self.collection = collection
         self.score_turns = bool(score_turns)

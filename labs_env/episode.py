@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from labs_env._requests import EncodedMessages, encode_message
 from labs_env.errors import LabsValidationError, TurnMismatchError
 from labs_env.models import (
     EpisodeCreated,
@@ -200,7 +201,10 @@ class Episode:
         first = {"role": "user", "content": created.initial_observation.content}
         self._history: list[dict[str, Any]] = [first]
         self._wire: list[Message] = [Message(role="user", content=first["content"])]
-        self._pending: tuple[dict[str, Any], Message] | None = None
+        # The history's request JSON, b'[m0,m1,...' (append-only: a message's JSON never
+        # changes), so a turn body costs the new message's encoding, not the whole history's.
+        self._wire_json = b"[" + encode_message(self._wire[0])
+        self._pending: tuple[dict[str, Any], Message, bytes] | None = None
 
     @classmethod
     def begin(
@@ -270,6 +274,9 @@ class Episode:
     def build_turn(self, action: Any) -> list[Message]:
         """Validate ``action`` and return the full message list to submit.
 
+        The list carries its request encoding (see :class:`~labs_env._requests.EncodedMessages`)
+        so the client sends it without re-encoding the history.
+
         The new assistant message is held as pending until :meth:`apply` accepts the service's
         answer; if sending fails, the history is unchanged and the step may be retried.
 
@@ -282,8 +289,9 @@ class Episode:
             wire = Message.model_validate(message)
         except ValidationError as exc:  # pragma: no cover - action_to_message checks first
             raise LabsValidationError("action", str(exc)) from None
-        self._pending = (message, wire)
-        return [*self._wire, wire]
+        encoded = encode_message(wire)
+        self._pending = (message, wire, encoded)
+        return EncodedMessages([*self._wire, wire], self._wire_json, encoded)
 
     def apply(self, result: TurnResult) -> Transition:
         """Accept the service's answer to the pending turn.
@@ -295,7 +303,7 @@ class Episode:
         """
         if self._pending is None:
             raise RuntimeError("apply() called without a pending turn; call build_turn() first")
-        message, wire = self._pending
+        message, wire, encoded = self._pending
         self._pending = None
         expected = self.turn + 1
         if result.turn != expected:
@@ -309,7 +317,9 @@ class Episode:
             )
         reply = {"role": "user", "content": result.observation.content}
         self._history += [message, reply]
-        self._wire += [wire, Message(role="user", content=reply["content"])]
+        persona = Message(role="user", content=reply["content"])
+        self._wire += [wire, persona]
+        self._wire_json = b",".join((self._wire_json, encoded, encode_message(persona)))
         terminated, truncated = end_flags(result.episode_complete, result.terminal_reason)
         scores = flatten_scores(result.scores)
         reward = float(result.reward)

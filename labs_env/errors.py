@@ -7,6 +7,8 @@ is sent, naming the field and the fix). No message here ever contains the API ke
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -30,6 +32,18 @@ __all__ = [
 
 class LabsError(Exception):
     """Root of every error raised by labs_env."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable whatever the subclass's constructor takes (Ray and multiprocessing send
+        # errors between processes): rebuild from the message args and the attributes.
+        return (_restore_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore_error(cls: type[LabsError], args: tuple[Any, ...], state: dict[str, Any]) -> LabsError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class LabsValidationError(LabsError, ValueError):

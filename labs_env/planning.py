@@ -1,7 +1,8 @@
 """Planning an episode before it is created: scenario, seed, config, reward config (no I/O).
 
-Shared by :class:`~labs_env.env.LabsEnv` and the vector env so both draw scenarios and seeds
-the same way from a seeded generator and accept the same ``reset`` options.
+Shared by :class:`~labs_env.env.LabsEnv` and the vector env so both check their common
+constructor arguments alike, draw scenarios and seeds the same way from a seeded generator and
+accept the same ``reset`` options.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "ALL_SCENARIOS",
     "RESET_OPTIONS",
     "EpisodePlan",
+    "check_env_arguments",
     "collection_scenarios",
     "only_collection",
     "plan_episode",
@@ -30,6 +32,30 @@ __all__ = [
 ALL_SCENARIOS = "*"
 #: The keys ``reset(options=...)`` accepts.
 RESET_OPTIONS = frozenset({"scenario", "reward_config", "config"})
+
+
+def check_env_arguments(
+    *, render_mode: Any, client: Any, api_key: Any, base_url: Any, collection: Any, config: Any
+) -> None:
+    """Check the arguments every Labs env takes (a typed error before anything is sent).
+
+    Raises:
+        LabsValidationError: an unsupported ``render_mode``, a ``client`` given together with
+            ``api_key`` / ``base_url``, an empty or non-str ``collection``, a non-mapping
+            ``config``.
+    """
+    if render_mode not in (None, "ansi"):
+        raise LabsValidationError(
+            "render_mode", f"{render_mode!r} is not supported", "use None or 'ansi'"
+        )
+    if client is not None and (api_key is not None or base_url is not None):
+        raise LabsValidationError(
+            "client", "given together with api_key/base_url", "configure the client instead"
+        )
+    if collection is not None and (not isinstance(collection, str) or not collection):
+        raise LabsValidationError("collection", "must be a non-empty slug", "e.g. 'support'")
+    if config is not None and not isinstance(config, Mapping):
+        raise LabsValidationError("config", "must be a mapping", "e.g. {'difficulty': 2}")
 
 
 @dataclass(frozen=True)

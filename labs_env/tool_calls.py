@@ -82,11 +82,7 @@ def _action_fields(action: Any) -> dict[str, Any]:
     if isinstance(action, BaseModel):
         action = action.model_dump(exclude_none=True)
     if isinstance(action, Mapping):
-        unknown = sorted(str(k) for k in set(action) - _ACTION_KEYS)
-        if unknown:
-            raise LabsValidationError(
-                "action", f"unknown key(s) {unknown}", "use only 'content' and 'tool_calls'"
-            )
+        _reject_unknown_keys(action, _ACTION_KEYS, "action", "use only 'content' and 'tool_calls'")
         role = action.get("role", "assistant")
         if role != "assistant":
             raise LabsValidationError(
@@ -102,6 +98,14 @@ def _action_fields(action: Any) -> dict[str, Any]:
     )
 
 
+def _reject_unknown_keys(
+    data: Mapping[Any, Any], allowed: frozenset[str], field: str, fix: str
+) -> None:
+    unknown = sorted(str(k) for k in set(data) - allowed)
+    if unknown:
+        raise LabsValidationError(field, f"unknown key(s) {unknown}", fix)
+
+
 def _check_length(content: str, field: str) -> None:
     if len(content) > MAX_MESSAGE_CHARS:
         raise LabsValidationError(
@@ -115,11 +119,9 @@ def _call_fields(call: Any, field: str) -> dict[str, Any]:
     if isinstance(call, BaseModel):
         call = call.model_dump(exclude_none=True)
     if isinstance(call, Mapping):
-        unknown = sorted(str(k) for k in set(call) - _CALL_KEYS)
-        if unknown:
-            raise LabsValidationError(
-                field, f"unknown key(s) {unknown}", "a tool call has 'name' (tool id) and 'input'"
-            )
+        _reject_unknown_keys(
+            call, _CALL_KEYS, field, "a tool call has 'name' (tool id) and 'input'"
+        )
         return dict(call)
     if hasattr(call, "name") and hasattr(call, "input"):
         return {"name": call.name, "input": call.input, "type": getattr(call, "type", None)}

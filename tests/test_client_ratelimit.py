@@ -199,3 +199,21 @@ def test_async_calls_share_one_pacing_state() -> None:
     # 3 left in this window: the other concurrent calls were paced, most into the next window
     assert len(waits) >= 5
     assert sum(1 for w in waits if w >= 20) >= 4
+
+
+def test_a_lockstep_batch_far_below_the_quota_is_not_spaced_out() -> None:
+    flow, _ = _metered(limit=1_000_000, remaining=999_999, window=60.0)
+    first = [flow.reserve(T0) for _ in range(256)]
+    tickets = [r[0] for r in first if r is not None]
+    for ticket in tickets:
+        flow.on_response(ticket, 200, _headers(1_000_000, 999_000, T0 + 60.0), T0 + 0.05)
+    # the next batch, one step later: the quota allows ~16,000 requests a second
+    batch = [flow.reserve(T0 + 0.06) for _ in range(256)]
+    assert all(r is not None and r[1] == 0.0 for r in batch)
+
+
+def test_a_tight_quota_still_gets_only_the_small_burst() -> None:
+    flow, _ = _metered(limit=120, remaining=120, window=60.0)
+    delays = [flow.reserve(T0 + 30.0)[1] for _ in range(10)]  # type: ignore[index]
+    assert delays.count(0.0) <= 5  # burst 4 (+ the first paced slot), then ~0.25 s apart
+    assert all(b - a > 0.2 for a, b in itertools.pairwise(delays[5:]))

@@ -127,9 +127,11 @@ def test_a_driver_side_policy_gives_the_same_records(server: tuple[str, Counting
     specs = episode_specs(COLLECTION, SCENARIO, episodes=4, seed=20, group_size=2)
     batches: list[int] = []
     scripted = ScriptedPolicy()
+    lock = threading.Lock()  # cannot be pickled: proves the policy never leaves the driver
 
     def batch_policy(turns: Any) -> list[Any]:
-        batches.append(len(turns))
+        with lock:
+            batches.append(len(turns))
         return [scripted(history, context) for history, context in turns]
 
     local = collect_sync(scripted, specs, api_key=DEMO_API_KEY, base_url=url)
@@ -181,6 +183,43 @@ def test_killing_an_actor_loses_and_duplicates_nothing(
     assert stats.workers_restarted == 1
     on_disk = [line for line in out.read_text().splitlines() if line]
     assert len(on_disk) == len(specs)
+
+
+def test_an_actor_out_of_restarts_leaves_its_episodes_to_the_others(
+    server: tuple[str, CountingServer],
+) -> None:
+    url, _ = server
+    specs = episode_specs(COLLECTION, SCENARIO, episodes=6, seed=50)
+    with RayCollector(
+        on_workers(lambda: slow_scripted),
+        workers=2,
+        concurrency_per_worker=2,
+        api_key=DEMO_API_KEY,
+        base_url=url,
+        forward_api_key=True,
+        actor_options={"max_restarts": 0},  # like a node that is gone for good
+    ) as collector:
+        records = []
+        for record in collector.run(specs):
+            if not records:
+                ray.kill(collector.actors[1])
+            records.append(record)
+        assert collector.wait_for_workers(timeout=30) == 1
+        stats = collector.stats
+    assert sorted(r.extra["spec_key"] for r in records) == sorted(s.key for s in specs)
+    assert all(r.ok for r in records)
+    assert stats.workers_lost == 1 and stats.workers_restarted == 0
+
+
+def test_workers_refuse_a_key_other_than_the_drivers(
+    server: tuple[str, CountingServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, _ = server
+    monkeypatch.delenv("LABS_API_KEY", raising=False)  # the workers inherit no key either
+    collector = RayCollector(ScriptedPolicy(), workers=1, api_key=SMALL_KEY, base_url=url)
+    with pytest.raises(LabsValidationError, match="LABS_API_KEY"):
+        collector.start()
+    assert collector.actors == []
 
 
 def test_two_actors_share_one_quota_without_429s(server: tuple[str, CountingServer]) -> None:

@@ -341,3 +341,35 @@ def test_plan_episode_draws_and_applies_options() -> None:
     for bad_choice in ("", [], ["a", ""]):
         with pytest.raises(LabsValidationError):
             scenario_choice(bad_choice)
+
+
+def test_turn_body_from_the_episode_encoding_is_the_request_models_bytes() -> None:
+    from labs_env._requests import submit_turn_spec
+    from labs_env.models import SubmitTurnRequest
+
+    episode = make_episode(reward_config=RewardConfig(quality_weights={"discovery": 1.0}))
+    for turn in range(1, 4):
+        action = {
+            "content": f"turn {turn}: é \x00 \"quoted\" \n",
+            "tool_calls": [{"name": "claim_status", "input": {"value": "deny"}}],
+        }
+        messages = episode.build_turn(action if turn == 2 else f"plain {turn}")
+        for config in (None, episode.reward_config):
+            body = submit_turn_spec("ep_1", messages, config).body
+            expected = SubmitTurnRequest(
+                id="ep_1", messages=list(messages), reward_config=config
+            ).model_dump_json(exclude_none=True)
+            assert body == expected.encode()
+        episode.apply(turn_result(turn))
+
+
+def test_an_edited_turn_list_is_encoded_from_its_contents() -> None:
+    from labs_env._requests import submit_turn_spec
+
+    episode = make_episode()
+    messages = episode.build_turn("hello")
+    messages[-1] = Message(role="assistant", content="edited")
+    body = submit_turn_spec("ep_1", messages, None).body
+    assert body is not None and b"edited" in body and b"hello" not in body
+    messages.append(Message(role="assistant", content="more"))
+    assert b"more" in (submit_turn_spec("ep_1", messages, None).body or b"")

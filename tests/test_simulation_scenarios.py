@@ -129,6 +129,11 @@ def test_fact_text_without_evidence_is_rejected(tmp_path: Path) -> None:
             lambda d: d["tools"][0]["json_schema"].update(oneOf=[]),
             "tools.incident_ticket.json_schema",
         ),
+        (
+            "laptop",
+            lambda d: d["tools"][0]["json_schema"]["properties"]["asset_tag"].update(pattern="("),
+            "tools.incident_ticket.json_schema",
+        ),
     ],
 )
 def test_cross_reference_errors(tmp_path: Path, name: str, change: Any, field: str) -> None:

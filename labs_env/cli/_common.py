@@ -15,11 +15,13 @@ from labs_env.connect import make_client, make_local_client
 from labs_env.episode import coerce_reward_config
 from labs_env.errors import LabsValidationError
 from labs_env.models import RewardConfig
+from labs_env.wrappers.curriculum import DOCUMENTED_CURRICULUM
 
 __all__ = [
     "NAMED_REWARD_CONFIGS",
     "SERVICE_EPILOG",
     "add_service_arguments",
+    "add_service_command",
     "fmt",
     "format_table",
     "open_client",
@@ -27,15 +29,11 @@ __all__ = [
     "service_label",
 ]
 
-#: ``--reward-config`` names: the three phases of the Labs documentation's curriculum
-#: (``phase3`` is the service's default scoring, i.e. no reward config).
-NAMED_REWARD_CONFIGS: dict[str, dict[str, Any] | None] = {
-    "phase1": {"quality_weights": {"discovery": 1.0}, "skip_safety_gate": True},
-    "phase2": {
-        "quality_weights": {"discovery": 0.5, "success_metrics": 0.3, "rubrics": 0.2},
-        "skip_safety_gate": True,
-    },
-    "phase3": None,
+#: ``--reward-config`` names: the phases of the Labs documentation's curriculum
+#: (:data:`~labs_env.wrappers.DOCUMENTED_CURRICULUM`; ``phase3`` is the service's default
+#: scoring, i.e. no reward config).
+NAMED_REWARD_CONFIGS: dict[str, RewardConfig | None] = {
+    **{f"phase{i}": phase.reward_config for i, phase in enumerate(DOCUMENTED_CURRICULUM, 1)},
     "default": None,
 }
 
@@ -44,6 +42,18 @@ SERVICE_EPILOG = (
     "the real service at LABS_URL (default https://labs.tacitintelligence.co);\n"
     "--local forces the embedded server."
 )
+
+
+def add_service_command(subparsers: Any, name: str, help: str, doc: str | None) -> Any:
+    """Add subcommand ``name`` that talks to a service: ``doc`` as its description, verbatim,
+    and :data:`SERVICE_EPILOG` under its help. Returns the new parser."""
+    return subparsers.add_parser(
+        name,
+        help=help,
+        description=doc,
+        epilog=SERVICE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def add_service_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,7 +95,8 @@ def parse_reward_config(text: str | None) -> RewardConfig | None:
         return None
     value = text.strip()
     if value in NAMED_REWARD_CONFIGS:
-        return coerce_reward_config(NAMED_REWARD_CONFIGS[value], "--reward-config")
+        named = NAMED_REWARD_CONFIGS[value]
+        return None if named is None else named.model_copy(deep=True)
     fix = f"pass JSON, a JSON file, or one of {sorted(NAMED_REWARD_CONFIGS)}"
     if not value.startswith("{") and Path(value).is_file():
         value = Path(value).read_text(encoding="utf-8")

@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from labs_env.cli._common import SERVICE_EPILOG, add_service_arguments, open_client
+from labs_env.cli._common import add_service_arguments, add_service_command, open_client
 from labs_env.errors import LabsValidationError
 from labs_env.models import Catalog, CatalogCollection, ToolDefinition
 
@@ -22,12 +22,8 @@ __all__ = ["register", "render_catalog"]
 
 def register(subparsers: Any) -> None:
     """Add the ``catalog`` subcommand."""
-    parser = subparsers.add_parser(
-        "catalog",
-        help="list collections and scenarios with their tools",
-        description=__doc__,
-        epilog=SERVICE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = add_service_command(
+        subparsers, "catalog", "list collections and scenarios with their tools", __doc__
     )
     parser.add_argument("--json", action="store_true", help="print the catalog as JSON")
     parser.add_argument("--collection", default=None, help="only this collection")

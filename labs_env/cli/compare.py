@@ -24,7 +24,7 @@ import argparse
 from typing import Any
 
 from labs_env.cli._common import (
-    SERVICE_EPILOG,
+    add_service_command,
     fmt,
     format_table,
     parse_reward_config,
@@ -48,12 +48,11 @@ __all__ = ["register"]
 
 def register(subparsers: Any) -> None:
     """Add the ``compare`` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_service_command(
+        subparsers,
         "compare",
-        help="compare two policies on the same episodes (paired statistics)",
-        description=__doc__,
-        epilog=SERVICE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "compare two policies on the same episodes (paired statistics)",
+        __doc__,
     )
     add_policy_arguments(parser, "-a", side="A's ")
     add_policy_arguments(parser, "-b", side="B's ")

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from labs_env.cli._common import format_table
 from labs_env.cli._progress import ProgressBar
 from labs_env.connect import make_local_client
 from labs_env.env import LabsEnv
@@ -107,7 +108,7 @@ def run_demo(
         "(final = the last turn's reward, the score of the whole conversation):\n\n"
     )
     header = ["scenario", "episodes", "final reward", "return", "turns", "ended"]
-    out.write(_table([header] + [r.row() for r in results]))
+    out.write(format_table(header, [r.row() for r in results]))
     out.write(
         "\nNext: `python examples/quickstart.py`, or set LABS_API_KEY to play the real service.\n"
     )
@@ -131,13 +132,3 @@ def _play(env: LabsEnv, policy: Any, result: ScenarioResult) -> None:
     result.returns.append(total)
     result.turns.append(turns)
     result.reasons[str(info.get("terminal_reason"))] += 1
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines) + "\n"

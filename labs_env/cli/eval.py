@@ -27,8 +27,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from labs_env.cli._common import (
-    SERVICE_EPILOG,
     add_service_arguments,
+    add_service_command,
     fmt,
     format_table,
     open_client,
@@ -56,12 +56,11 @@ T = TypeVar("T")
 
 def register(subparsers: Any) -> None:
     """Add the ``eval`` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_service_command(
+        subparsers,
         "eval",
-        help="evaluate a policy: trajectories, summary with confidence intervals, report",
-        description=__doc__,
-        epilog=SERVICE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "evaluate a policy: trajectories, summary with confidence intervals, report",
+        __doc__,
     )
     add_policy_arguments(parser)
     add_run_arguments(parser, default_out="runs/eval")

@@ -25,8 +25,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from labs_env.cli._common import (
-    SERVICE_EPILOG,
     add_service_arguments,
+    add_service_command,
     open_client,
     parse_reward_config,
     service_label,
@@ -42,12 +42,11 @@ __all__ = ["register"]
 
 def register(subparsers: Any) -> None:
     """Add the ``score`` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_service_command(
+        subparsers,
         "score",
-        help="score stored conversations (/batch/evaluate); failed items kept apart",
-        description=__doc__,
-        epilog=SERVICE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "score stored conversations (/batch/evaluate); failed items kept apart",
+        __doc__,
     )
     parser.add_argument("file", type=Path, metavar="FILE", help="JSONL of trajectories or items")
     parser.add_argument(

@@ -23,13 +23,10 @@ if importlib.util.find_spec("ray") is None:  # pragma: no cover - exercised with
         "labs_env.distributed needs Ray, which is not installed: pip install 'labs-env[ray]'"
     )
 
-from labs_env.distributed.collector import (
-    RayCollector,
-    RayCollectStats,
-    acollect_ray,
-    collect_ray,
-)
+from labs_env.distributed._bookkeeping import RayCollectStats
+from labs_env.distributed.collector import RayCollector
 from labs_env.distributed.placement import on_driver, on_workers
+from labs_env.distributed.streams import acollect_ray, collect_ray
 
 __all__ = [
     "RayCollectStats",

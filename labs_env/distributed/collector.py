@@ -16,14 +16,11 @@ the spec comes back as a record with ``error`` set.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import os
-import time
 import uuid
-from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any
 
 import ray
@@ -32,9 +29,9 @@ from ray.exceptions import RayActorError, TaskCancelledError
 from labs_env._collect_specs import EpisodeSpec
 from labs_env._ratelimit import RateLimitSnapshot
 from labs_env._secret import API_KEY_ENV, ApiKey
-from labs_env.client import AsyncLabsClient
 from labs_env.collect import CollectProgress
-from labs_env.connect import LOCAL_BASE_URL, is_embedded
+from labs_env.connect import is_embedded
+from labs_env.distributed._bookkeeping import RayCollectStats, Slot, Tally, lost_record
 from labs_env.distributed.placement import (
     DriverPolicy,
     PolicyBroker,
@@ -43,18 +40,12 @@ from labs_env.distributed.placement import (
     serve_batch,
 )
 from labs_env.distributed.quota import QuotaBucket
-from labs_env.distributed.worker import RolloutWorker, WorkerSettings
+from labs_env.distributed.worker import RolloutWorker, WorkerSettings, key_digest
 from labs_env.errors import LabsValidationError
 from labs_env.policies import load_policy
 from labs_env.trajectory import JsonlWriter, TrajectoryRecord
 
-__all__ = [
-    "RayCollectStats",
-    "RayCollector",
-    "acollect_ray",
-    "acollect_ray_with_client",
-    "collect_ray",
-]
+__all__ = ["DEFAULT_ACTOR_OPTIONS", "RayCollector"]
 
 _SYNC_POLICY = ("thread", "inline")
 #: Defaults for the rollout actors (merged under the caller's ``actor_options``).
@@ -63,40 +54,6 @@ DEFAULT_ACTOR_OPTIONS: dict[str, Any] = {
     "max_task_retries": 0,  # the driver re-queues (on any actor) instead of Ray (same actor)
     "scheduling_strategy": "SPREAD",
 }
-
-
-@dataclass
-class RayCollectStats:
-    """What happened to the workers during the collector's life.
-
-    Attributes:
-        played: records yielded.
-        requeued: episodes put back in the queue because their actor was lost.
-        duplicates_dropped: records dropped because their spec key was already yielded.
-        workers_lost: times an actor was found dead.
-        workers_restarted: times a lost actor came back (Ray's ``max_restarts``).
-        workers_alive: actors taking work now.
-    """
-
-    played: int = 0
-    requeued: int = 0
-    duplicates_dropped: int = 0
-    workers_lost: int = 0
-    workers_restarted: int = 0
-    workers_alive: int = 0
-
-
-@dataclass
-class _Slot:
-    """One actor as the driver sees it."""
-
-    index: int
-    handle: Any
-    owner: str = ""
-    busy: int = 0
-    alive: bool = True
-    ping: Any = None  # the ready() call of a lost actor that Ray may be restarting
-    playing: dict[Any, EpisodeSpec] = field(default_factory=dict)  # ObjectRef -> spec
 
 
 class RayCollector:
@@ -170,13 +127,15 @@ class RayCollector:
             raise LabsValidationError("sync_policy", f"{sync_policy!r}", f"use {_SYNC_POLICY}")
         if isinstance(policy, str):
             policy = load_policy(policy)
-        if not isinstance(policy, (WorkerPolicy, DriverPolicy)):
-            if not callable(policy):
-                raise LabsValidationError("policy", f"{policy!r} is not callable", "")
-            check_shippable(policy)
+        if not isinstance(policy, (WorkerPolicy, DriverPolicy)) and not callable(policy):
+            raise LabsValidationError("policy", f"{policy!r} is not callable", "")
+        # What the workers get: a driver-side policy stays here (they get only the marker).
+        self._shipped = DriverPolicy() if isinstance(policy, DriverPolicy) else policy
+        check_shippable(self._shipped)
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
-        base_url = base_url if base_url is not None else os.environ.get("LABS_URL")
-        embedded = local_server or is_embedded(key, base_url if api_key is not None else None)
+        embedded = local_server or is_embedded(key, base_url)
+        if base_url is None:
+            base_url = os.environ.get("LABS_URL")
         self._policy = policy
         self._workers = workers
         self._ray_address = ray_address
@@ -184,6 +143,7 @@ class RayCollector:
         self._settings = WorkerSettings(
             embedded=embedded,
             base_url=None if embedded else base_url,
+            key_digest=None if embedded or not key else key_digest(key),
             concurrency=concurrency_per_worker,
             score_turns=score_turns,
             validate_tool_calls=validate_tool_calls,
@@ -201,11 +161,12 @@ class RayCollector:
         self._actor_options = options
         self._max_attempts = max_attempts
         self._shared_quota = shared_quota
-        self._slots: list[_Slot] = []
+        self._slots: list[Slot] = []
         self._bucket: Any = None
         self._broker: Any = None
         self._owns_ray = False
         self._started = False
+        self._running = False
         self.stats = RayCollectStats()
 
     def __repr__(self) -> str:  # never shows the actor options (they may hold a key)
@@ -238,10 +199,10 @@ class RayCollector:
             self._broker = ray.remote(PolicyBroker).options(name=names["broker"], **helper).remote()
         actor = ray.remote(RolloutWorker).options(**self._actor_options)
         handles: list[Any] = [
-            actor.remote(self._policy, self._settings, names["bucket"], names["broker"])
+            actor.remote(self._shipped, self._settings, names["bucket"], names["broker"])
             for _ in range(self._workers)
         ]
-        self._slots = [_Slot(i, handle) for i, handle in enumerate(handles)]
+        self._slots = [Slot(i, handle) for i, handle in enumerate(handles)]
         try:
             infos = ray.get([handle.ready.remote() for handle in handles])
         except ray.exceptions.RayTaskError as exc:
@@ -250,9 +211,10 @@ class RayCollector:
         except RayActorError as exc:
             self.close()
             raise RuntimeError(
-                "the Ray rollout workers could not start. If the policy's code lives in a "
-                "module the workers cannot import, ship it: actor_options={'runtime_env': "
-                "{'working_dir': '.'}} or ray.cloudpickle.register_pickle_by_value(module)"
+                f"the Ray rollout workers could not start ({type(exc).__name__}; cause "
+                "above). If the policy's code lives in a module the workers cannot import, "
+                "ship it: actor_options={'runtime_env': {'working_dir': '.'}} or "
+                "ray.cloudpickle.register_pickle_by_value(module)"
             ) from exc
         except BaseException:
             self.close()
@@ -338,10 +300,15 @@ class RayCollector:
                     "specs", f"two specs share the key {spec.key!r}", "give them distinct seeds"
                 )
             seen.add(spec.key)
+        if self._running:
+            raise LabsValidationError(
+                "run", "this collector is already running", "finish (or close) the other run first"
+            )
         self.start()
         writer = (
             output if isinstance(output, JsonlWriter) or output is None else JsonlWriter(output)
         )
+        self._running = True
         try:
             yield from self._schedule(todo, writer, progress)
         finally:
@@ -352,6 +319,7 @@ class RayCollector:
                 slot.busy = 0
             if writer is not None and writer is not output:
                 writer.close()
+            self._running = False
 
     def _schedule(
         self,
@@ -362,43 +330,47 @@ class RayCollector:
         queue = collections.deque(todo)
         attempts: collections.Counter[str] = collections.Counter()
         done: set[str] = set()
-        owner_of: dict[Any, _Slot] = {}
-        tally = _Tally(len(todo))
+        owner_of: dict[Any, Slot] = {}
+        tally = Tally(len(todo))
         take = self._take() if self._broker is not None else None
-        while queue or owner_of:
-            self._dispatch(queue, owner_of)
-            pings = {slot.ping: slot for slot in self._slots if slot.ping is not None}
-            if not owner_of and not pings:
-                raise RuntimeError("every Ray rollout worker is dead; nothing can play")
-            waiting = [*owner_of, *pings, *([take] if take is not None else [])]
-            ready, rest = ray.wait(waiting, num_returns=1)
-            if rest:  # everything else already finished too, in one pass
-                more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
-                ready += more
-            for ref in ready:
-                if ref is take:
-                    take = self._serve_policy(take)
-                elif ref in pings:
-                    self._revive(pings[ref])
-                else:
-                    slot = owner_of.pop(ref)
-                    spec = slot.playing.pop(ref)
-                    slot.busy -= 1
-                    record = self._result(ref, slot, spec, queue, attempts)
-                    if record is None:
-                        continue
-                    if spec.key in done:
-                        self.stats.duplicates_dropped += 1
-                        continue
-                    done.add(spec.key)
-                    self.stats.played += 1
-                    if writer is not None:
-                        writer.write(record)
-                    if progress is not None:
-                        progress(tally.add(record, len(owner_of)))
-                    yield record
+        try:
+            while queue or owner_of:
+                self._dispatch(queue, owner_of)
+                pings = {slot.ping: slot for slot in self._slots if slot.ping is not None}
+                if not owner_of and not pings:
+                    raise RuntimeError("every Ray rollout worker is dead; nothing can play")
+                waiting = [*owner_of, *pings, *([take] if take is not None else [])]
+                ready, rest = ray.wait(waiting, num_returns=1)
+                if rest:  # everything else already finished too, in one pass
+                    more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+                    ready += more
+                for ref in ready:
+                    if ref == take:
+                        take = self._serve_policy(take)
+                    elif ref in pings:
+                        self._revive(pings[ref])
+                    else:
+                        slot = owner_of.pop(ref)
+                        spec = slot.playing.pop(ref)
+                        slot.busy -= 1
+                        record = self._result(ref, slot, spec, queue, attempts)
+                        if record is None:
+                            continue
+                        if spec.key in done:
+                            self.stats.duplicates_dropped += 1
+                            continue
+                        done.add(spec.key)
+                        self.stats.played += 1
+                        if writer is not None:
+                            writer.write(record)
+                        if progress is not None:
+                            progress(tally.add(record, len(owner_of)))
+                        yield record
+        finally:
+            if take is not None:
+                ray.cancel(take)  # the driver-side policy's pending request for turns
 
-    def _dispatch(self, queue: collections.deque[EpisodeSpec], owner_of: dict[Any, _Slot]) -> None:
+    def _dispatch(self, queue: collections.deque[EpisodeSpec], owner_of: dict[Any, Slot]) -> None:
         """Fill every live actor up to its concurrency, least busy first."""
         limit = self._settings.concurrency
         while queue:
@@ -415,7 +387,7 @@ class RayCollector:
     def _result(
         self,
         ref: Any,
-        slot: _Slot,
+        slot: Slot,
         spec: EpisodeSpec,
         queue: collections.deque[EpisodeSpec],
         attempts: collections.Counter[str],
@@ -435,9 +407,9 @@ class RayCollector:
                 self.stats.requeued += 1
                 queue.appendleft(spec)
                 return None
-            return _lost_record(spec, exc, attempts[spec.key])
+            return lost_record(spec, exc, attempts[spec.key])
 
-    def _lost(self, slot: _Slot) -> None:
+    def _lost(self, slot: Slot) -> None:
         """An actor failed a call: stop giving it work until it answers again."""
         if not slot.alive or slot.ping is not None:
             return
@@ -448,7 +420,7 @@ class RayCollector:
         # resolves once Ray has restarted it; fails at once if it is out of restarts
         slot.ping = slot.handle.ready.options(max_task_retries=-1).remote()
 
-    def _revive(self, slot: _Slot) -> None:
+    def _revive(self, slot: Slot) -> None:
         ping, slot.ping = slot.ping, None
         try:
             slot.owner = ray.get(ping)["owner"]
@@ -466,120 +438,3 @@ class RayCollector:
         assert isinstance(self._policy, DriverPolicy)
         self._broker.answer.remote(serve_batch(self._policy, ray.get(take)))
         return self._take()
-
-
-class _Tally:
-    """Running counts for the ``progress`` callback."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.started = time.perf_counter()
-        self.finished = self.failed = self.turns = self.ok = 0
-        self.reward_sum = 0.0
-
-    def add(self, record: TrajectoryRecord, in_flight: int) -> CollectProgress:
-        self.finished += 1
-        self.turns += len(record.turns)
-        if record.ok:
-            self.ok += 1
-            self.reward_sum += record.final_reward or 0.0
-        else:
-            self.failed += 1
-        return CollectProgress(
-            total=self.total,
-            finished=self.finished,
-            failed=self.failed,
-            in_flight=in_flight,
-            turns=self.turns,
-            mean_reward=self.reward_sum / self.ok if self.ok else None,
-            elapsed_s=time.perf_counter() - self.started,
-            last=record,
-        )
-
-
-def _lost_record(spec: EpisodeSpec, exc: BaseException, attempts: int) -> TrajectoryRecord:
-    """The record of a spec given up after its actors died ``attempts`` times: an error."""
-    return TrajectoryRecord(
-        episode_id="",
-        collection=spec.collection,
-        scenario=spec.scenario,
-        seed=spec.seed,
-        reward_config=spec.reward_config.model_dump() if spec.reward_config else None,
-        started_at=time.time(),
-        error=f"WorkerLost: its Ray actor died {attempts} times ({type(exc).__name__})",
-        extra={**spec.record_extra(), "error_type": "WorkerLost"},
-    )
-
-
-def collect_ray(
-    policy: Any,
-    specs: Iterable[EpisodeSpec],
-    *,
-    group_size: int = 1,
-    output: str | os.PathLike[str] | JsonlWriter | None = None,
-    progress: Callable[[CollectProgress], Any] | None = None,
-    **options: Any,
-) -> Generator[TrajectoryRecord, None, None]:
-    """Play ``specs`` on a fresh :class:`RayCollector` (``options`` are its arguments:
-    ``workers``, ``concurrency_per_worker``, ``ray_address``, ``actor_options``, ...); yield
-    each record as it arrives, then stop the actors.
-
-    Example:
-        >>> from labs_env.collect import episode_specs
-        >>> from labs_env.distributed import collect_ray
-        >>> specs = episode_specs("insurance-claims", "delayed-claim-call", episodes=32)
-        >>> for record in collect_ray("scripted", specs, workers=2):  # doctest: +SKIP
-        ...     print(record.final_reward)
-    """
-    with RayCollector(policy, **options) as collector:
-        yield from collector.run(specs, group_size=group_size, output=output, progress=progress)
-
-
-async def acollect_ray(
-    policy: Any,
-    specs: Iterable[EpisodeSpec],
-    *,
-    group_size: int = 1,
-    output: str | os.PathLike[str] | JsonlWriter | None = None,
-    progress: Callable[[CollectProgress], Any] | None = None,
-    **options: Any,
-) -> AsyncGenerator[TrajectoryRecord, None]:
-    """:func:`collect_ray` for async code: the waiting happens in a worker thread, so the
-    event loop stays free (starting Ray and the actors blocks it once, briefly)."""
-    collector = RayCollector(policy, **options).start()
-    records = collector.run(specs, group_size=group_size, output=output, progress=progress)
-    try:
-        while (record := await asyncio.to_thread(next, records, None)) is not None:
-            yield record
-    finally:
-        await asyncio.to_thread(records.close)
-        await asyncio.to_thread(collector.close)
-
-
-def acollect_ray_with_client(
-    policy: Any,
-    specs: Iterable[EpisodeSpec],
-    *,
-    client: AsyncLabsClient,
-    concurrency: int,
-    workers: int = 2,
-    ray_address: str | None = None,
-    sync_policy: str = "thread",
-) -> AsyncGenerator[TrajectoryRecord, None]:
-    """:func:`acollect_ray` against the service ``client`` talks to (the embedded server:
-    one per worker), with ``concurrency`` episodes in flight in total, split over ``workers``
-    (what ``labs-env eval --ray`` and ``evaluate_policy(backend="ray")`` use)."""
-    service: dict[str, Any] = (
-        {"local_server": True}
-        if client.base_url == LOCAL_BASE_URL
-        else {"api_key": client.api_key, "base_url": client.base_url}
-    )
-    return acollect_ray(
-        policy,
-        specs,
-        workers=workers,
-        concurrency_per_worker=max(1, -(-concurrency // workers)),
-        ray_address=ray_address,
-        sync_policy=sync_policy,
-        **service,
-    )

@@ -55,7 +55,8 @@ class WorkerPolicy:
 
 @dataclass(frozen=True)
 class DriverPolicy:
-    """A policy kept on the driver (see :func:`on_driver`)."""
+    """A policy kept on the driver (see :func:`on_driver`); the workers get an empty one as
+    the marker that they must ask the driver."""
 
     policy: Any = None
     batch_policy: BatchPolicy | None = None
@@ -64,6 +65,10 @@ class DriverPolicy:
 
 def on_workers(factory: Callable[..., Any], *args: Any, **kwargs: Any) -> WorkerPolicy:
     """Build the policy on each worker with ``factory(*args, **kwargs)``.
+
+    The factory and its options are pickled and sent to the workers: pass secrets through the
+    workers' environment (e.g. ``OPENAI_API_KEY`` in ``actor_options["runtime_env"]``), not
+    as options.
 
     Example:
         >>> from labs_env.policies import OpenAIChatPolicy

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from labs_env._collect_specs import EpisodeSpec
-from labs_env._secret import API_KEY_ENV
+from labs_env._secret import API_KEY_ENV, ApiKey
 from labs_env.client import AsyncLabsClient
 from labs_env.collect import _Failed, _Run
 from labs_env.connect import make_async_client, make_local_async_client
@@ -28,7 +29,7 @@ from labs_env.errors import LabsValidationError
 from labs_env.trajectory import TrajectoryRecord
 from labs_env.vector._driver import EpisodeDriver
 
-__all__ = ["RolloutWorker", "WorkerSettings"]
+__all__ = ["RolloutWorker", "WorkerSettings", "key_digest"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class WorkerSettings:
         score_turns, validate_tool_calls, max_turns, sync_policy: as for
             :func:`labs_env.collect.collect`.
         client_options: extra :class:`~labs_env.AsyncLabsClient` arguments (``timeout``, ...).
+        key_digest: :func:`key_digest` of the driver's key: a worker whose own
+            ``$LABS_API_KEY`` differs refuses to play (the key itself is never sent).
     """
 
     embedded: bool
@@ -52,6 +55,13 @@ class WorkerSettings:
     max_turns: int | None = None
     sync_policy: str = "thread"
     client_options: tuple[tuple[str, Any], ...] = ()
+    key_digest: str | None = None
+
+
+def key_digest(key: str | ApiKey) -> str:
+    """A short one-way digest of an API key, to check two processes hold the same key."""
+    text = key.reveal() if isinstance(key, ApiKey) else key
+    return hashlib.sha256(b"labs-env-key-check:" + text.strip().encode()).hexdigest()[:16]
 
 
 class RolloutWorker:
@@ -81,9 +91,7 @@ class RolloutWorker:
             if broker is None:
                 raise LabsValidationError("broker", "a driver-side policy needs its broker", "")
             policy = BrokerPolicy(ray.get_actor(broker))
-        elif isinstance(policy, WorkerPolicy):
-            policy = policy.build()
-        self._policy = policy
+        self._policy = policy  # a WorkerPolicy is built in ready(): its errors reach the driver
         self._settings = settings
         self._bucket = ray.get_actor(bucket) if bucket is not None else None
         self._run: _Run | None = None
@@ -91,6 +99,7 @@ class RolloutWorker:
         self._slots: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._start_lock = asyncio.Lock()
+        self._gate: SharedFlowControl | None = None
 
     async def ready(self) -> dict[str, Any]:
         """Connect (once) and report who this is: ``{"owner", "pid", "node"}``."""
@@ -141,6 +150,9 @@ class RolloutWorker:
                 terminated = len(unfinished)
             if self._run.executor is not None:
                 self._run.executor.shutdown(wait=False, cancel_futures=True)
+        if self._gate is not None:
+            with contextlib.suppress(Exception):
+                await self._gate.flush()  # before the driver stops the bucket
         if self._client is not None:
             await self._client.aclose()
         aclose = getattr(self._policy, "aclose", None)
@@ -157,19 +169,29 @@ class RolloutWorker:
 
     async def _start(self) -> _Run:
         settings = self._settings
+        if isinstance(self._policy, WorkerPolicy):
+            self._policy = self._policy.build()
         options: dict[str, Any] = dict(settings.client_options)
         options["max_connections"] = settings.concurrency
         if self._bucket is not None:
-            options["flow_control"] = SharedFlowControl(self._bucket, self.owner)
+            self._gate = SharedFlowControl(self._bucket, self.owner)
+            options["flow_control"] = self._gate
         if settings.embedded:
             client = make_local_async_client(**options)
         else:
-            if not os.environ.get(API_KEY_ENV):
+            own_key = os.environ.get(API_KEY_ENV)
+            if not own_key:
                 raise LabsValidationError(
                     "api_key",
                     f"the Ray worker has no {API_KEY_ENV} in its environment",
                     f"set {API_KEY_ENV} on the cluster (runtime_env env_vars) or pass "
                     "forward_api_key=True",
+                )
+            if settings.key_digest is not None and key_digest(own_key) != settings.key_digest:
+                raise LabsValidationError(
+                    "api_key",
+                    f"the Ray worker's {API_KEY_ENV} is not the driver's key",
+                    "set the same key on the cluster, or pass forward_api_key=True",
                 )
             client = make_async_client(None, settings.base_url, **options)
         driver = EpisodeDriver(

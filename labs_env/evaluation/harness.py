@@ -23,7 +23,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from labs_env.client import AsyncLabsClient
 from labs_env.collect import EpisodeSpec, collect, episode_specs
@@ -46,10 +46,12 @@ __all__ = [
     "aclose_policy",
     "aevaluate_policy",
     "evaluate_policy",
+    "released",
     "resolve_scenarios",
 ]
 
 ProgressCallback = Callable[[EvalProgress], None]
+T = TypeVar("T")
 _BACKENDS = ("local", "ray")
 
 
@@ -104,8 +106,7 @@ def evaluate_policy(
     :func:`aevaluate_policy` instead.
     """
     return run_sync(
-        _released(
-            policy,
+        released(
             aevaluate_policy(
                 policy,
                 scenarios,
@@ -125,15 +126,19 @@ def evaluate_policy(
                 workers=workers,
                 ray_address=ray_address,
             ),
+            policy,
         )
     )
 
 
-async def _released(policy: Any, run: Awaitable[EvalResult]) -> EvalResult:
+async def released(run: Awaitable[T], *policies: Any) -> T:
+    """Await ``run``, then release what ``policies`` opened on the loop (see
+    :func:`aclose_policy`), whether ``run`` succeeded or not."""
     try:
         return await run
     finally:
-        await aclose_policy(policy)
+        for policy in policies:
+            await aclose_policy(policy)
 
 
 async def aclose_policy(policy: Any) -> None:
@@ -294,7 +299,7 @@ async def _collect_into(
                 policy, specs, client=client, concurrency=concurrency, sync_policy=sync_policy
             )
         else:
-            from labs_env.distributed.collector import acollect_ray_with_client
+            from labs_env.distributed.streams import acollect_ray_with_client
 
             stream = acollect_ray_with_client(
                 policy,

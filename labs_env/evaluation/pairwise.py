@@ -28,7 +28,7 @@ from labs_env.connect import make_async_client
 from labs_env.errors import APIError
 from labs_env.evaluation.compare import compare, pair_outcomes
 from labs_env.evaluation.episodes import EpisodeOutcome, outcomes
-from labs_env.evaluation.harness import EvalResult, ScenarioRef, aclose_policy, aevaluate_policy
+from labs_env.evaluation.harness import EvalResult, ScenarioRef, aevaluate_policy, released
 from labs_env.evaluation.progress import EvalProgress
 from labs_env.evaluation.report import render_compare_markdown
 from labs_env.evaluation.run_dir import RunDir
@@ -73,27 +73,20 @@ def compare_policies(
     **kwargs: Any,
 ) -> CompareOutcome:
     """Blocking :func:`acompare_policies` (on a private event loop, released afterwards)."""
-
-    async def run() -> CompareOutcome:
-        try:
-            return await acompare_policies(
-                policy_a,
-                policy_b,
-                scenarios,
-                episodes,
-                seed,
-                reward_config,
-                concurrency,
-                out_dir,
-                client,
-                progress,
-                **kwargs,
-            )
-        finally:
-            await aclose_policy(policy_a)
-            await aclose_policy(policy_b)
-
-    return run_sync(run())
+    run = acompare_policies(
+        policy_a,
+        policy_b,
+        scenarios,
+        episodes,
+        seed,
+        reward_config,
+        concurrency,
+        out_dir,
+        client,
+        progress,
+        **kwargs,
+    )
+    return run_sync(released(run, policy_a, policy_b))
 
 
 async def acompare_policies(

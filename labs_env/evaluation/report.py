@@ -33,29 +33,8 @@ def render_markdown(summary: Mapping[str, Any], *, title: str = "Evaluation repo
         "turns (mean)",
         "terminal reasons",
     ]
-    rows = [
-        [
-            key,
-            str(g["episodes"]),
-            str(g["errored"]),
-            _ci(g["reward"]),
-            _num(g["total_reward"]["mean"]),
-            _num(g["turns"]["mean"], 1),
-            _counts(g["terminal_reasons"]),
-        ]
-        for key, g in summary["scenarios"].items()
-    ]
-    rows.append(
-        [
-            "**all**",
-            str(overall["episodes"]),
-            str(overall["errored"]),
-            _ci(overall["reward"]),
-            _num(overall["total_reward"]["mean"]),
-            _num(overall["turns"]["mean"], 1),
-            _counts(overall["terminal_reasons"]),
-        ]
-    )
+    rows = [_scenario_row(key, g) for key, g in summary["scenarios"].items()]
+    rows.append(_scenario_row("**all**", overall))
     lines += _table(header, rows)
     if overall["dimensions"]:
         lines += ["", "## Score dimensions (final turn, all scenarios)", ""]
@@ -85,6 +64,18 @@ def render_markdown(summary: Mapping[str, Any], *, title: str = "Evaluation repo
             ["message", "episodes"], [[_cell(m), str(c)] for m, c in errors["messages"].items()]
         )
     return "\n".join(lines) + "\n"
+
+
+def _scenario_row(key: str, group: Mapping[str, Any]) -> list[str]:
+    return [
+        key,
+        str(group["episodes"]),
+        str(group["errored"]),
+        _ci(group["reward"]),
+        _num(group["total_reward"]["mean"]),
+        _num(group["turns"]["mean"], 1),
+        _counts(group["terminal_reasons"]),
+    ]
 
 
 def render_compare_markdown(comparison: Mapping[str, Any], *, title: str = "Comparison") -> str:

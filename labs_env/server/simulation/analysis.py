@@ -12,8 +12,8 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from labs_env._jsonschema import schema_problems
 from labs_env.models import Message
-from labs_env.server.simulation.artifacts import validate_artifact
 from labs_env.server.simulation.compiled import CompiledScenario, MessageFeatures
 
 __all__ = ["Analysis", "ArtifactCall", "DecisionCall", "TurnActs", "analyze"]
@@ -160,7 +160,7 @@ def _tool_call(
             acts.decisions.append(decision)
             result.decisions.append(decision)
     else:
-        errors = validate_artifact(tool.json_schema or {}, dict(payload))
+        errors = schema_problems(dict(payload), tool.json_schema or {}, "$")
         reason = f"{name}: " + "; ".join(errors[:3]) if errors else None
         if reason is None:
             artifact = ArtifactCall(name, dict(payload), turn)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from labs_env._jsonschema import check_schema, schema_problems
 from labs_env.models import QUALITY_WEIGHT_KEYS
-from labs_env.server.simulation.artifacts import check_schema, validate_artifact
 from labs_env.server.simulation.schema import ScenarioFile
 from labs_env.server.simulation.text import normalize_phrase
 
@@ -152,7 +152,7 @@ def _check_tools(file: ScenarioFile, fact_ids: set[str]) -> None:
         except ValueError as exc:
             raise _RefError(f"tools.{artifacts[0].id}.json_schema", str(exc)) from None
         _require(reference.tool == artifacts[0].id, "reference_artifact.tool", "not the tool")
-        errors = validate_artifact(schema, reference.value)
+        errors = schema_problems(reference.value, schema, "$")
         _require(not errors, "reference_artifact.value", f"fails its schema: {errors[:3]}")
 
 

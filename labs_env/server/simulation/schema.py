@@ -149,6 +149,12 @@ class Objective(_Strict):
         return self
 
 
+def _phrases_only_with(field: str, value: str, phrases: list[str]) -> None:
+    """``phrases`` is required when ``field`` is ``"phrases"`` and allowed only then."""
+    if (value == "phrases") != bool(phrases):
+        raise ValueError(f"'phrases' is required for {field} 'phrases' and only allowed there")
+
+
 class FailureCondition(_Strict):
     """Something the agent must not do; each one triggered costs ``severity``."""
 
@@ -160,8 +166,7 @@ class FailureCondition(_Strict):
 
     @model_validator(mode="after")
     def _phrases_for_kind(self) -> FailureCondition:
-        if (self.kind == "phrases") != bool(self.phrases):
-            raise ValueError("'phrases' is required for kind 'phrases' and only allowed there")
+        _phrases_only_with("kind", self.kind, self.phrases)
         return self
 
 
@@ -177,8 +182,7 @@ class BestPractice(_Strict):
 
     @model_validator(mode="after")
     def _phrases_for_check(self) -> BestPractice:
-        if (self.check == "phrases") != bool(self.phrases):
-            raise ValueError("'phrases' is required for check 'phrases' and only allowed there")
+        _phrases_only_with("check", self.check, self.phrases)
         return self
 
 
