@@ -1,7 +1,8 @@
 """Served turn throughput of the local Labs server on loopback (latency 0).
 
-The server runs in its own process exactly as users run it (``labs-env serve``: uvicorn with
-uvloop + httptools, access log off). The load comes from a second process: a light asyncio
+The server runs in its own process exactly as users run it (``labs-env serve``), once per HTTP
+stack: the default lean httptools server (``--http native``) and the ASGI app on uvicorn
+(``--http uvicorn``), both on uvloop. The load comes from a second process: a light asyncio
 raw-socket HTTP/1.1 keep-alive client. Each connection plays realistic episodes: it creates an
 episode, submits full-history turns (the whole conversation each time, as the client does)
 and starts a new episode when one ends. Server CPU is read from /proc/<pid>/stat.
@@ -10,7 +11,10 @@ A second table measures, in this process, what one turn costs inside the server:
 sans-IO ``LabsServer.handle`` against the simulation alone (persona reply + scoring).
 
 Usage:
-    python benchmarks/bench_server.py [--duration 4] [--connections 16,64,256]
+    python benchmarks/bench_server.py [--duration 4] [--connections 16,64,256] [--repeat 3]
+        [--http native,uvicorn]
+
+With ``--repeat`` > 1 the table shows the median run of each configuration.
 
 Load is bounded by time and only ever hits 127.0.0.1.
 """
@@ -181,7 +185,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def _start_server() -> tuple[subprocess.Popen[str], str, str]:
+def _start_server(http: str) -> tuple[subprocess.Popen[str], str, str]:
     from labs_env.server import DEMO_API_KEY
 
     server = subprocess.Popen(
@@ -198,6 +202,8 @@ def _start_server() -> tuple[subprocess.Popen[str], str, str]:
             "0",
             "--log-level",
             "warning",
+            "--http",
+            http,
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -331,6 +337,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--connections", default="16,64,256")
     parser.add_argument("--repeat", type=int, default=1, help="repetitions of every run")
+    parser.add_argument(
+        "--http", default="native,uvicorn", help="HTTP stacks to compare (labs-env serve --http)"
+    )
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--api-key", help=argparse.SUPPRESS)
@@ -351,29 +360,36 @@ def main() -> None:
 
     scenario_list = [(s.collection, s.slug) for s in LabsServer().simulator.scenarios()]  # type: ignore[attr-defined]
     scenarios = ",".join(f"{c}/{s}" for c, s in scenario_list)
-    server, url, key = _start_server()
+    stacks = args.http.split(",")
+    servers = {http: _start_server(http) for http in stacks}
     print(
-        f"server {url} (pid {server.pid}), {len(scenario_list)} scenarios, "
-        f"{args.duration:g} s per run, {os.cpu_count()} CPUs\n"
+        f"servers {', '.join(f'{h}: pid {p.pid}' for h, (p, _, _) in servers.items())}; "
+        f"{len(scenario_list)} scenarios, {args.duration:g} s per run, "
+        f"{args.repeat} run(s) each (median shown), {os.cpu_count()} CPUs\n"
     )
-    rows = []
+    results: dict[tuple[str, int, bool], list[dict[str, Any]]] = {}
     try:
         runs = [(int(c), True) for c in args.connections.split(",")]
         runs.append((runs[len(runs) // 2][0], False))
-        runs = [run for run in runs for _ in range(args.repeat)]
-        for connections, scored in runs:
-            r = _run_load(
-                url, key, scenarios, connections, scored, args.duration, args.warmup, server.pid
-            )
-            rows.append((connections, scored, r))
+        for _ in range(args.repeat):  # interleaved, so machine noise hits every stack alike
+            for connections, scored in runs:
+                for http, (process, url, key) in servers.items():
+                    r = _run_load(
+                        url, key, scenarios, connections, scored, args.duration, args.warmup,
+                        process.pid,
+                    )  # fmt: skip
+                    results.setdefault((http, connections, scored), []).append(r)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        for process, _, _ in servers.values():
+            process.terminate()
+            process.wait(timeout=10)
 
     columns = (
+        "http",
         "connections",
         "score_turns",
-        "turns/s",
+        "turns/s (median)",
+        "range",
         "server CPU/turn",
         "load CPU/turn",
         "p50 ms",
@@ -381,21 +397,27 @@ def main() -> None:
         "errors",
     )
     print("| " + " | ".join(columns) + " |")
-    print("|---|---|---|---|---|---|---|---|")
-    for connections, scored, r in rows:
-        per_turn = r["server_cpu"] / max(1, r["turns"]) * 1e6
-        load_per_turn = r["load_cpu"] / max(1, r["turns"]) * 1e6
-        cells = (
-            connections,
-            scored,
-            f"{r['turns'] / r['elapsed']:,.0f}",
-            f"{per_turn:.0f} µs",
-            f"{load_per_turn:.0f} µs",
-            f"{r['p50_ms']:.1f}",
-            f"{r['p99_ms']:.1f}",
-            r["errors"],
-        )
-        print("| " + " | ".join(str(c) for c in cells) + " |")
+    print("|" + "---|" * len(columns))
+    for connections, scored in runs:
+        for http in stacks:
+            measured = results[(http, connections, scored)]
+            rates = sorted(r["turns"] / r["elapsed"] for r in measured)
+            r = sorted(measured, key=lambda m: m["turns"] / m["elapsed"])[len(measured) // 2]
+            per_turn = r["server_cpu"] / max(1, r["turns"]) * 1e6
+            load_per_turn = r["load_cpu"] / max(1, r["turns"]) * 1e6
+            cells = (
+                http,
+                connections,
+                scored,
+                f"{r['turns'] / r['elapsed']:,.0f}",
+                f"{rates[0]:,.0f}–{rates[-1]:,.0f}",
+                f"{per_turn:.0f} µs",
+                f"{load_per_turn:.0f} µs",
+                f"{r['p50_ms']:.1f}",
+                f"{r['p99_ms']:.1f}",
+                sum(m["errors"] for m in measured),
+            )
+            print("| " + " | ".join(str(c) for c in cells) + " |")
     print("\nserver CPU/turn includes the amortised create-episode requests (one per episode).\n")
 
     print("In process, mean per scored full-history turn (sans-IO, no HTTP):\n")

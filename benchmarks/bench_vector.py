@@ -162,8 +162,13 @@ def cell_collect(
         episodes = int(n * (seconds + 2) / LATENCY / 10) + n  # more than can finish in time
         specs = episode_specs(collection, scenario, episodes=episodes)
         run = collect(policy, specs, api_key=KEY, base_url=url, concurrency=n)
+
+        async def consume() -> None:
+            async for _record in run:  # a consumer that keeps up (e.g. writes records out)
+                pass
+
         async with contextlib.aclosing(run):
-            task = asyncio.ensure_future(run.__anext__())
+            task = asyncio.ensure_future(consume())
             await asyncio.sleep(1.0)  # warm up: connections, first episodes
             first, started, cpu = calls, time.perf_counter(), time.process_time()
             await asyncio.sleep(seconds)

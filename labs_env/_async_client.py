@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import httpx
 
 from labs_env import _requests as rq
-from labs_env._config import ClientBase, TimeoutArg, closed_error, failure_from_httpx
+from labs_env._config import ClientBase, ClientConfig, TimeoutArg, closed_error, failure_from_httpx
 from labs_env._core import RETRY, TransportFailure
 from labs_env._http import ConnectionPool
 from labs_env._ratelimit import AsyncFlowControl, AsyncFlowGate, FlowControl
@@ -73,10 +73,10 @@ class AsyncLabsClient(ClientBase):
         max_connections: int = 256,
         flow_control: AsyncFlowGate | None = None,
     ) -> None:
-        config = self._setup(
+        config = self._setup(ClientConfig.create(
             api_key, base_url, timeout, max_retries, retry_policy, retry_unsafe_turns,
             allow_insecure_http, transport is not None, max_connections,
-        )  # fmt: skip
+        ))  # fmt: skip
         self._flow: AsyncFlowGate = (
             flow_control
             if flow_control is not None

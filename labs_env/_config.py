@@ -80,7 +80,6 @@ class ClientConfig:
     @classmethod
     def create(
         cls,
-        *,
         api_key: str | ApiKey | None,
         base_url: str | None,
         timeout: TimeoutArg,
@@ -192,7 +191,8 @@ def failure_from_httpx(exc: httpx.HTTPError) -> TransportFailure:
 class ClientBase:
     """The state and views both clients share; they differ only in how they send and sleep.
 
-    Subclasses call :meth:`_setup` first, then set ``_flow`` (their flow control).
+    Subclasses call :meth:`_setup` with their :meth:`ClientConfig.create` first, then set
+    ``_flow`` (their flow control).
     """
 
     _config: ClientConfig
@@ -200,30 +200,9 @@ class ClientBase:
     _flow: Any  # SyncFlowControl or an AsyncFlowGate
     _closed: bool
 
-    def _setup(
-        self,
-        api_key: str | None,
-        base_url: str | None,
-        timeout: TimeoutArg,
-        max_retries: int,
-        retry_policy: RetryPolicy | None,
-        retry_unsafe_turns: bool,
-        allow_insecure_http: bool,
-        custom_transport: bool,
-        max_connections: int,
-    ) -> ClientConfig:
-        """Validate the settings; one retry budget for all calls of this client."""
-        self._config = config = ClientConfig.create(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry_policy=retry_policy,
-            retry_unsafe_turns=retry_unsafe_turns,
-            allow_insecure_http=allow_insecure_http,
-            custom_transport=custom_transport,
-            max_connections=max_connections,
-        )
+    def _setup(self, config: ClientConfig) -> ClientConfig:
+        """Adopt the validated settings; one retry budget for all calls of this client."""
+        self._config = config
         self._budget = config.retry_policy.new_budget()
         self._closed = False
         return config
@@ -251,6 +230,7 @@ class ClientBase:
 
     @property
     def closed(self) -> bool:
+        """Whether the client was closed (a closed client refuses calls)."""
         return self._closed
 
     def __repr__(self) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
@@ -109,6 +110,36 @@ def _shape_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+class _KeySource:
+    """Idempotency keys: 16 random bytes from ``os.urandom``, read 4 KiB at a time (one system
+    call per 256 keys instead of one per call); thread-safe, and reset in a forked child so
+    no two processes hand out the same keys."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._next = 0
+
+    def reset(self) -> None:
+        """Forget the buffered bytes (and a lock another thread may have held at the fork)."""
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._next = 0
+
+    def key(self) -> str:
+        with self._lock:
+            start = self._next
+            if start >= len(self._pool):
+                self._pool, start = os.urandom(4096), 0
+            self._next = start + 16
+            return self._pool[start : start + 16].hex()
+
+
+_keys = _KeySource()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_keys.reset)
+
+
 class Call(Generic[T]):
     """Retry state of one logical call (one idempotency key for all its attempts)."""
 
@@ -144,7 +175,7 @@ class Call(Generic[T]):
         self._started = time.monotonic()
         self.attempt = 0
         self.delay = 0.0
-        self.idempotency_key = os.urandom(16).hex() if spec.method == "POST" else None
+        self.idempotency_key = _keys.key() if spec.method == "POST" else None
 
     # ----------------------------------------------------------------- decisions
 

@@ -36,6 +36,9 @@ __all__ = [
 
 _PROBE, _OPEN, _METERED = 0, 1, 2
 _DEFAULT_WINDOW = 60.0  # the documented plans are "per minute"
+#: Slots of a new window start this long after its reset: a request sent at the reset instant
+#: (timer granularity, scheduling jitter) could reach the server a hair before its window rolls.
+_RESET_MARGIN = 0.02
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ class FlowControl:
         # Nothing is sent in the last `guard` seconds of a window: it could arrive after the
         # reset and count against the next one.
         if self._remaining < 1 or base >= self._reset_at - self._guard:
-            base = max(base, self._reset_at)  # the first slots of the next window
+            base = max(base, self._reset_at + _RESET_MARGIN)  # the next window's first slots
             self._roll(base)
         if (
             self._credit >= 1
@@ -158,7 +161,7 @@ class FlowControl:
             return
         windows = math.floor((at - self._reset_at) / self._window) + 1
         self._reset_at += windows * self._window
-        self._window_start = self._reset_at - self._window
+        self._window_start = self._reset_at - self._window + _RESET_MARGIN
         self._remaining = float(self._limit or 1)
 
     # ----------------------------------------------------------------- feedback
@@ -246,7 +249,7 @@ class FlowControl:
             self._window_start = now
             self._remaining = available
         else:
-            self._window_start = self._reset_at - self._window
+            self._window_start = self._reset_at - self._window + _RESET_MARGIN
             booked = sum(1 for when in self._slots.values() if when >= self._window_start)
             self._remaining = max(0.0, (self._limit or 1) - booked)
         if not metered:

@@ -247,8 +247,9 @@ class EncodedMessages(list[Message]):
     :meth:`labs_env.episode.Episode.build_turn` returns one: the history's JSON is kept per
     episode (a message's encoding never changes), so a turn body is the stored bytes plus the
     new message instead of re-validating and re-encoding the whole conversation every turn.
-    It is a plain list otherwise; if it is edited after it was built, the encoding no longer
-    applies and the messages go through the request model like any list.
+    It is a plain list otherwise; if items are replaced, added or removed after it was built,
+    the encoding no longer applies and the messages go through the request model like any
+    list. (Mutating a ``Message`` inside it in place is not detected: build a new one.)
 
     Args:
         messages: the validated messages.

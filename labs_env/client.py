@@ -22,10 +22,10 @@ import httpx
 
 from labs_env import _requests as rq
 from labs_env._async_client import AsyncLabsClient
-from labs_env._config import ClientBase, TimeoutArg, closed_error, failure_from_httpx
+from labs_env._config import ClientBase, ClientConfig, TimeoutArg, closed_error, failure_from_httpx
 from labs_env._core import RETRY
 from labs_env._ratelimit import FlowControl, RateLimitSnapshot, SyncFlowControl
-from labs_env._retry import RetryPolicy, sleep_sync
+from labs_env._retry import RetryBudget, RetryPolicy, sleep_sync
 from labs_env.models import (
     BatchEvaluateItem,
     BatchEvaluateResult,
@@ -38,7 +38,7 @@ from labs_env.models import (
     TurnResult,
 )
 
-__all__ = ["AsyncLabsClient", "LabsClient", "RateLimitSnapshot", "RetryPolicy"]
+__all__ = ["AsyncLabsClient", "LabsClient", "RateLimitSnapshot", "RetryBudget", "RetryPolicy"]
 
 T = TypeVar("T")
 logger = logging.getLogger("labs_env")
@@ -54,7 +54,8 @@ class LabsClient(ClientBase):
         max_retries: retries after the first attempt (see :class:`RetryPolicy` for the rules).
         transport: any ``httpx.BaseTransport`` (e.g. ``httpx.MockTransport`` or the local
             server's ``LocalTransport``); the caller owns and closes it.
-        retry_policy: backoff shape and total deadline.
+        retry_policy: backoff shape, total deadline and the retry budget (one
+            :class:`RetryBudget` per client, shared by all its calls; see ``retry_budget``).
         retry_unsafe_turns: also resend a turn whose outcome is unknown (timeouts, dropped
             connections, 5xx other than 503). Off by default: a service that ignores the
             ``Idempotency-Key`` would record the turn twice.
@@ -87,10 +88,10 @@ class LabsClient(ClientBase):
         max_connections: int = 64,
         flow_control: SyncFlowControl | None = None,
     ) -> None:
-        config = self._setup(
+        config = self._setup(ClientConfig.create(
             api_key, base_url, timeout, max_retries, retry_policy, retry_unsafe_turns,
             allow_insecure_http, transport is not None, max_connections,
-        )  # fmt: skip
+        ))  # fmt: skip
         self._owns_transport = transport is None
         self._http = httpx.Client(
             base_url=config.base_url,

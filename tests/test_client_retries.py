@@ -234,3 +234,24 @@ def test_instant_retries_records_but_does_not_sleep(kind: str) -> None:
         _turn(kind, script)
     assert time.monotonic() - started < 5  # a real 30 s wait would time the test out
     assert len(waits) >= 1
+
+
+def test_every_call_gets_its_own_idempotency_key_also_in_a_forked_child(kind: str) -> None:
+    import os
+
+    script = Script(ok(CREATED))
+    client = make_client(kind, script)
+    for _ in range(300):  # more keys than one buffered read of random bytes holds
+        call(client, "create_episode", "col", "scn")
+    keys = [r.headers["idempotency-key"] for r in script.requests]
+    assert len(set(keys)) == len(keys) and all(len(k) == 32 for k in keys)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        call(client, "create_episode", "col", "scn")
+        os.write(write, script.requests[-1].headers["idempotency-key"].encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child_key = os.read(read, 64).decode()
+    call(client, "create_episode", "col", "scn")
+    assert child_key and child_key != script.requests[-1].headers["idempotency-key"]

@@ -350,7 +350,7 @@ def test_turn_body_from_the_episode_encoding_is_the_request_models_bytes() -> No
     episode = make_episode(reward_config=RewardConfig(quality_weights={"discovery": 1.0}))
     for turn in range(1, 4):
         action = {
-            "content": f"turn {turn}: é \x00 \"quoted\" \n",
+            "content": f'turn {turn}: é \x00 "quoted" \n',
             "tool_calls": [{"name": "claim_status", "input": {"value": "deny"}}],
         }
         messages = episode.build_turn(action if turn == 2 else f"plain {turn}")

@@ -66,6 +66,12 @@ def register(subparsers: Any) -> None:
         help="comma-separated endpoints the failures apply to (default: all), e.g. submit_turn",
     )
     faults.add_argument("--fault-seed", type=int, default=0, help="seed of the fault RNG")
+    parser.add_argument(
+        "--http",
+        choices=("native", "uvicorn"),
+        default="native",
+        help="HTTP stack: the lean built-in httptools server (default) or the ASGI app on uvicorn",
+    )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
     parser.set_defaults(func=_run)
 
@@ -122,5 +128,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"Demo API key: {DEMO_API_KEY}")
         print(f"  export LABS_URL={url} LABS_API_KEY={DEMO_API_KEY}", flush=True)
 
-    serve(server, host=args.host, port=args.port, log_level=args.log_level, on_ready=ready)
+    serve(
+        server,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        on_ready=ready,
+        http=args.http,
+    )
     return 0

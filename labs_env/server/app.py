@@ -1,10 +1,12 @@
-"""The server on a real socket: a raw ASGI app (no framework) for uvicorn.
+"""The server on a real socket: a raw ASGI app (no framework) and the two HTTP stacks.
 
 :func:`serve` runs it in the foreground (``labs-env serve``); :func:`run_in_thread` runs it in
-a background thread for tests and scripts. Both prefer uvloop and httptools when installed
-(httptools through :mod:`labs_env.server.http_protocol`, one socket write per response).
-Injected latency is an ``asyncio.sleep``; a dropped connection or lost response closes the
-connection after the status line, so the client gets no usable response.
+a background thread for tests and scripts. Both take ``http``: ``"native"`` (default; the lean
+httptools server of :mod:`labs_env.server.http_server`, calling the core directly) or
+``"uvicorn"`` (this ASGI app on uvicorn with httptools through
+:mod:`labs_env.server.http_protocol`). Both prefer uvloop when installed. Injected latency is
+an ``asyncio.sleep``; a dropped connection or lost response closes the connection, so the
+client gets no usable response.
 """
 
 from __future__ import annotations
@@ -16,12 +18,25 @@ import logging
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from typing import Any
+from typing import Any, Literal
 
 from labs_env.server.core import LabsServer, default_server
 from labs_env.server.http_protocol import http_protocol
+from labs_env.server.http_server import NativeHTTPServer
 
-__all__ = ["LabsASGIApp", "bind_socket", "create_app", "run_in_thread", "serve"]
+__all__ = [
+    "HTTP_STACKS",
+    "HttpStack",
+    "LabsASGIApp",
+    "bind_socket",
+    "create_app",
+    "run_in_thread",
+    "serve",
+]
+
+HttpStack = Literal["native", "uvicorn"]
+#: The HTTP stacks :func:`serve` and :func:`run_in_thread` can run.
+HTTP_STACKS: tuple[str, ...] = ("native", "uvicorn")
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -149,21 +164,36 @@ def serve(
     log_level: str = "warning",
     keep_alive_s: float = 30.0,
     on_ready: Callable[[str], None] | None = None,
+    http: HttpStack = "native",
 ) -> None:
-    """Serve ``server`` on ``host:port`` until interrupted (Ctrl-C).
+    """Serve ``server`` on ``host:port`` until interrupted (Ctrl-C or SIGTERM).
 
     Args:
         server: the server (default: :func:`default_server`).
         host: the address to bind; loopback unless you mean to expose it.
         port: the port (0: any free port).
-        log_level: uvicorn's log level.
+        log_level: uvicorn's log level (``http="uvicorn"`` only).
         keep_alive_s: idle keep-alive connections are closed after this long.
         on_ready: called with the base URL once the socket is bound.
+        http: ``"native"`` (the lean httptools server) or ``"uvicorn"`` (the ASGI app).
     """
+    runner = _runner(server, http, log_level, keep_alive_s)
     sock = bind_socket(host, port)
     if on_ready is not None:
         on_ready(base_url(sock))
-    _uvicorn_server(server, log_level, keep_alive_s).run(sockets=[sock])
+    if isinstance(runner, NativeHTTPServer):
+        runner.run(sock, handle_signals=True)
+    else:
+        runner.run(sockets=[sock])
+
+
+def _runner(server: LabsServer | None, http: str, log_level: str, keep_alive_s: float) -> Any:
+    """A :class:`NativeHTTPServer` or a ``uvicorn.Server`` for ``server``."""
+    if http == "native":
+        return NativeHTTPServer(server or default_server(), keep_alive_s=keep_alive_s)
+    if http == "uvicorn":
+        return _uvicorn_server(server, log_level, keep_alive_s)
+    raise ValueError(f"http must be one of {list(HTTP_STACKS)}, got {http!r}")
 
 
 @contextlib.contextmanager
@@ -175,8 +205,11 @@ def run_in_thread(
     log_level: str = "warning",
     keep_alive_s: float = 30.0,
     startup_timeout_s: float = 10.0,
+    http: HttpStack = "native",
 ) -> Iterator[str]:
     """Serve ``server`` from a background thread; yields the base URL, stops on exit.
+
+    ``http`` picks the stack as in :func:`serve`.
 
     Example:
         >>> import httpx
@@ -185,21 +218,29 @@ def run_in_thread(
         ...     httpx.get(f"{url}/health").status_code
         200
     """
+    runner = _runner(server, http, log_level, keep_alive_s)
     sock = bind_socket(host, port)
-    uvicorn_server = _uvicorn_server(server, log_level, keep_alive_s)
+    native = isinstance(runner, NativeHTTPServer)
     thread = threading.Thread(
-        target=uvicorn_server.run, kwargs={"sockets": [sock]}, name="labs-server", daemon=True
+        target=runner.run,
+        args=(sock,) if native else (),
+        kwargs={} if native else {"sockets": [sock]},
+        name="labs-server",
+        daemon=True,
     )
     thread.start()
     try:
         waited = 0.0
-        while not uvicorn_server.started:
+        while not runner.started:
             if not thread.is_alive() or waited > startup_timeout_s:
                 raise RuntimeError("the local Labs server did not start")
             threading.Event().wait(0.01)
             waited += 0.01
         yield base_url(sock)
     finally:
-        uvicorn_server.should_exit = True
+        if native:
+            runner.stop()
+        else:
+            runner.should_exit = True
         thread.join(timeout=startup_timeout_s)
         sock.close()

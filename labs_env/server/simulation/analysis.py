@@ -8,6 +8,7 @@ growing conversation only costs the new messages plus a cheap walk.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -215,20 +216,56 @@ def _agent_message(
         acts.off_topic = True
 
 
+class _KeyedConversation:
+    """A conversation's messages with their features and keys, extended as it grows."""
+
+    __slots__ = ("features", "keys", "messages")
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.features: list[MessageFeatures] = []
+        self.keys: list[Hashable] = []
+
+    def extends(self, conversation: Sequence[Message]) -> bool:
+        """Whether ``conversation`` starts with exactly these message objects."""
+        return len(conversation) >= len(self.messages) and all(
+            map(operator.is_, conversation, self.messages)
+        )
+
+    def extend(self, scenario: CompiledScenario, messages: Sequence[Message]) -> None:
+        features = [scenario.features(m.content) for m in messages]
+        self.messages.extend(messages)
+        self.features.extend(features)
+        self.keys.extend(map(_message_key, messages, features))
+
+
+def _keyed(scenario: CompiledScenario, conversation: Sequence[Message]) -> _KeyedConversation:
+    """The keys of ``conversation``; a conversation seen before (same list, same message
+    objects in front) only costs its new messages."""
+    found = scenario.conversations.get(id(conversation))
+    if found is None or not found.extends(conversation):
+        found = scenario.conversations.put(id(conversation), _KeyedConversation())
+    if len(conversation) > len(found.messages):
+        found.extend(scenario, conversation[len(found.messages) :])
+    return found
+
+
 def analyze(scenario: CompiledScenario, conversation: Sequence[Message]) -> Analysis:
     """The (cached) analysis of ``conversation``; treat the result as read-only.
 
     Conversations are keyed by their messages' roles, text features and tool calls (the texts
     themselves are not kept). The persona's reply and the turn's scoring see the same
     conversation, so the second call is a cache hit; a conversation that extends an analysed
-    one by a message or two (the next turn) only walks the new messages.
+    one by a message or two (the next turn) only walks the new messages. Messages are taken
+    as immutable once analysed (the server never changes a message in place).
     """
-    features = [scenario.features(m.content) for m in conversation]
-    key = tuple(_message_key(m, f) for m, f in zip(conversation, features, strict=True))
+    keyed = _keyed(scenario, conversation)
+    key = tuple(keyed.keys)
     cache = scenario.analyses
     found = cache.get(key)
     if found is not None:
         return found
+    features = keyed.features
     # Walking a short conversation is cheaper than copying a cached prefix's analysis.
     for cut in (len(key) - 1, len(key) - 2) if len(key) > _PREFIX_MIN else ():
         prefix = cache.get(key[:cut])

@@ -18,7 +18,7 @@ from labs_env.server.simulation.text import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - import cycle at run time
-    from labs_env.server.simulation.analysis import Analysis
+    from labs_env.server.simulation.analysis import Analysis, _KeyedConversation
     from labs_env.server.simulation.simulator import ScoreResult
 
 __all__ = ["BoundedCache", "CompiledScenario", "MessageFeatures"]
@@ -128,6 +128,9 @@ class CompiledScenario:
         self._feature_chars = 0
         #: Conversation analyses by fingerprint (shared by the persona and the scorers).
         self.analyses: BoundedCache[Hashable, Analysis] = BoundedCache(1024)
+        #: Per-message keys of recently analysed conversations, by ``id`` of the sequence
+        #: (verified by message identity), so a growing conversation is keyed incrementally.
+        self.conversations: BoundedCache[int, _KeyedConversation] = BoundedCache(1024)
         #: Score results by (analysis state, weights, gate) — scoring is pure.
         self.results: BoundedCache[Hashable, ScoreResult] = BoundedCache(4096)
 

@@ -1,0 +1,223 @@
+"""The native HTTP/1.1 server (``labs-env serve --http native``) on 127.0.0.1 port 0.
+
+Raw sockets check the HTTP mechanics (keep-alive, pipelining, chunked bodies, malformed
+requests, ``Connection: close``, idle expiry, graceful shutdown); httpx checks that injected
+faults look to a client as they do on uvicorn.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from _server_kit import create, fake_server, say, turn
+
+from labs_env.server import DEMO_API_KEY, FaultConfig, LabsServer, run_in_thread
+from labs_env.server import http_server as http_server_module
+
+AUTH = {"Authorization": f"Bearer {DEMO_API_KEY}"}
+CREATE = json.dumps({"collection_slug": "alpha", "scenario_slug": "long"}).encode()
+
+
+def _request(
+    method: str, path: str, body: bytes = b"", *, extra: str = "", length: bool = True
+) -> bytes:
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {DEMO_API_KEY}\r\n"
+    )
+    if length:
+        head += f"Content-Length: {len(body)}\r\n"
+    return (head + extra + "\r\n").encode() + body
+
+
+class _Reader:
+    """Reads HTTP/1.1 responses (with Content-Length) off a blocking socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def _fill(self) -> bool:
+        chunk = self.sock.recv(65536)
+        self.buffer += chunk
+        return bool(chunk)
+
+    def response(self) -> tuple[int, dict[str, str], Any]:
+        while b"\r\n\r\n" not in self.buffer:
+            if not self._fill():
+                raise ConnectionError("closed before a response")
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        headers = dict(line.split(": ", 1) for line in lines[1:])
+        length = int(headers["content-length"])
+        while len(self.buffer) < length:
+            if not self._fill():
+                raise ConnectionError("closed in the middle of a body")
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return int(lines[0].split(" ")[1]), headers, json.loads(body)
+
+    def closed(self) -> bool:
+        """Whether the server closed the connection (after any buffered bytes)."""
+        return not self.buffer and not self._fill()
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[LabsServer, str]]:
+    server, _ = fake_server()
+    with run_in_thread(server, http="native") as url:
+        yield server, url
+
+
+def _connect(url: str) -> tuple[socket.socket, _Reader]:
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=5)
+    return sock, _Reader(sock)
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(
+    served: tuple[LabsServer, str],
+) -> None:
+    _, url = served
+    sock, reader = _connect(url)
+    with sock:
+        sock.sendall(_request("POST", "/api/v1/episodes", CREATE))
+        status, headers, created = reader.response()
+        assert status == 200 and headers["x-request-id"] == created["request_id"]
+        episode = created["episode_id"]
+        for n in (1, 2, 3):
+            body = json.dumps({"id": episode, "messages": [say(f"question {n}")]}).encode()
+            sock.sendall(_request("POST", f"/api/v1/episodes/{episode}/turns", body))
+            status, headers, result = reader.response()
+            assert (status, result["turn"]) == (200, n)
+            assert headers["content-type"] == "application/json"
+            assert "x-ratelimit-remaining" in headers and "connection" not in headers
+
+
+def test_pipelined_requests_are_answered_in_order(served: tuple[LabsServer, str]) -> None:
+    _, url = served
+    sock, reader = _connect(url)
+    with sock:
+        sock.sendall(
+            _request("GET", "/api/v1/missing")
+            + _request("GET", "/health")
+            + _request("GET", "/api/v1/catalog")
+        )
+        assert [reader.response()[0] for _ in range(3)] == [404, 200, 200]
+
+
+def test_chunked_request_body_is_accepted(served: tuple[LabsServer, str]) -> None:
+    _, url = served
+    sock, reader = _connect(url)
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (CREATE[:10], CREATE[10:]))
+    with sock:
+        sock.sendall(
+            _request(
+                "POST", "/api/v1/episodes", extra="Transfer-Encoding: chunked\r\n", length=False
+            )
+            + chunks
+            + b"0\r\n\r\n"
+        )
+        status, _, created = reader.response()
+        assert status == 200 and created["episode_id"].startswith("ep_")
+
+
+def test_malformed_request_gets_400_and_the_connection_is_closed(
+    served: tuple[LabsServer, str],
+) -> None:
+    _, url = served
+    sock, reader = _connect(url)
+    with sock:
+        sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        status, headers, body = reader.response()
+        assert status == 400 and headers["connection"] == "close"
+        assert body["message"].startswith("Invalid request")
+        assert body["data"]["request_id"] == headers["x-request-id"]
+        assert reader.closed()
+
+
+def test_connection_close_is_honoured(served: tuple[LabsServer, str]) -> None:
+    _, url = served
+    sock, reader = _connect(url)
+    with sock:
+        sock.sendall(_request("GET", "/health", extra="Connection: close\r\n"))
+        status, headers, _ = reader.response()
+        assert (status, headers["connection"]) == (200, "close")
+        assert reader.closed()
+
+
+def test_idle_keep_alive_connections_expire() -> None:
+    server, _ = fake_server()
+    with run_in_thread(server, http="native", keep_alive_s=0.05) as url:
+        sock, reader = _connect(url)
+        with sock:
+            sock.sendall(_request("GET", "/health"))
+            assert reader.response()[0] == 200
+            assert reader.closed()  # blocks until the server drops the idle connection
+
+
+def test_shutdown_finishes_the_request_in_progress() -> None:
+    server, _ = fake_server(faults=FaultConfig(latency_ms=50))
+    with run_in_thread(server, http="native") as url:
+        sock, reader = _connect(url)
+        sock.sendall(_request("GET", "/api/v1/catalog"))
+    with sock:  # the server has stopped; the answer it owed was still delivered
+        assert reader.response()[0] == 200
+        assert reader.closed()
+
+
+def test_injected_latency_keeps_pipelined_answers_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    delays: list[float] = []
+
+    async def record(seconds: float) -> None:
+        delays.append(seconds)
+
+    monkeypatch.setattr(http_server_module, "_sleep", record)
+    server, _ = fake_server(faults=FaultConfig(latency_ms=30))
+    with run_in_thread(server, http="native") as url:
+        sock, reader = _connect(url)
+        with sock:
+            sock.sendall(_request("GET", "/api/v1/catalog") + _request("GET", "/health"))
+            answers = [reader.response() for _ in range(2)]
+    # The delayed catalog comes first although /health (never delayed) was ready before it.
+    assert [(status, "collections" in body) for status, _, body in answers] == [
+        (200, True),
+        (200, False),
+    ]
+    assert delays == [0.03]
+
+
+@pytest.mark.parametrize("http", ["native", "uvicorn"])
+def test_dropped_connection_and_lost_response_faults(http: str) -> None:
+    server, _ = fake_server(
+        faults=FaultConfig(lost_response_rate=1.0, endpoints=frozenset({"submit_turn"}))
+    )
+    with run_in_thread(server, http=http) as url, httpx.Client(base_url=url, headers=AUTH) as h:
+        created = create(h, scenario="short")
+        with pytest.raises(httpx.RemoteProtocolError):
+            turn(h, created["episode_id"], [say("hello")])
+        # The lost response was committed: the episode advanced to turn 1.
+        account = server.accounts.authenticate(AUTH["Authorization"])
+        assert server.episodes.get(created["episode_id"], account).turn == 1
+
+    dropping, _ = fake_server(faults=FaultConfig(drop_rate=1.0))
+    with (
+        run_in_thread(dropping, http=http) as url,
+        httpx.Client(base_url=url) as h,
+        pytest.raises(httpx.RemoteProtocolError),
+    ):
+        h.post("/api/v1/episodes", content=CREATE, headers=AUTH)
+    assert len(dropping.episodes) == 0  # dropped before processing: nothing was created
+
+
+def test_unknown_http_stack_is_refused() -> None:
+    with (
+        pytest.raises(ValueError, match="http must be one of"),
+        run_in_thread(LabsServer(), http="bogus"),  # type: ignore[arg-type]
+    ):
+        pass
