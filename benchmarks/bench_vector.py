@@ -148,8 +148,8 @@ def cell_gym(
 def cell_collect(
     n: int, url: str, seconds: float, collection: str, scenario: str
 ) -> dict[str, Any]:
+    from labs_env._loop import run_sync
     from labs_env.collect import collect, episode_specs
-    from labs_env.vector._loop import run_sync
 
     calls = 0
 

@@ -39,6 +39,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from labs_env._collect_specs import EpisodeSpec, completed_keys, episode_specs
+from labs_env._driver import EpisodeDriver
+from labs_env._loop import run_sync
+from labs_env._records import RecordBuilder
 from labs_env._secret import ApiKey
 from labs_env.client import AsyncLabsClient
 from labs_env.connect import make_async_client
@@ -46,9 +49,6 @@ from labs_env.episode import Episode
 from labs_env.errors import LabsValidationError
 from labs_env.policies.calling import acall_policy, is_async_policy
 from labs_env.trajectory import JsonlWriter, TrajectoryRecord
-from labs_env.vector._driver import EpisodeDriver
-from labs_env.vector._loop import run_sync
-from labs_env.vector._records import RecordBuilder
 
 __all__ = [
     "CollectProgress",
@@ -94,7 +94,7 @@ class CollectProgress:
         return self.turns / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-class _Run:
+class EpisodeRun:
     """State of one collection (see :func:`collect`)."""
 
     def __init__(
@@ -181,7 +181,7 @@ class _Run:
                     await driver.terminate(unfinished)
             record.extra["error_type"] = type(exc).__name__
             self._done(record)
-            raise _Failed(record, exc) from exc
+            raise EpisodeFailed(record, exc) from exc
         return self._done(record)  # outside the try: a failing callback is not an episode error
 
     def _done(self, record: TrajectoryRecord) -> TrajectoryRecord:
@@ -207,7 +207,9 @@ class _Run:
         return record
 
 
-class _Failed(Exception):
+class EpisodeFailed(Exception):
+    """An episode failed; ``record`` is its trajectory so far (with ``error`` set)."""
+
     def __init__(self, record: TrajectoryRecord, cause: BaseException) -> None:
         super().__init__(str(cause))
         self.record = record
@@ -274,7 +276,7 @@ async def collect(
         else None
     )
     driver = EpisodeDriver(client, score_turns=score_turns, validate_tool_calls=validate_tool_calls)
-    run = _Run(
+    run = EpisodeRun(
         policy,
         driver,
         len(todo),
@@ -291,7 +293,7 @@ async def collect(
             for spec in pending:  # shared iterator: each spec is taken by one worker
                 try:
                     record = await run.play(spec)
-                except _Failed as failed:
+                except EpisodeFailed as failed:
                     record = failed.record
                     if on_error == "raise":
                         queue.put_nowait(failed.cause)

@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from labs_env._loop import run_sync
 from labs_env.cli._common import (
     add_service_arguments,
     add_service_command,
@@ -47,7 +48,6 @@ from labs_env.evaluation.harness import (
     resolve_scenarios,
 )
 from labs_env.evaluation.progress import EvalProgress
-from labs_env.vector._loop import run_sync
 
 __all__ = ["register"]
 

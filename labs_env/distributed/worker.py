@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from labs_env._collect_specs import EpisodeSpec
+from labs_env._driver import EpisodeDriver
 from labs_env._secret import API_KEY_ENV, ApiKey
 from labs_env.client import AsyncLabsClient
-from labs_env.collect import _Failed, _Run
+from labs_env.collect import EpisodeFailed, EpisodeRun
 from labs_env.connect import make_async_client, make_local_async_client
 from labs_env.distributed.placement import BrokerPolicy, DriverPolicy, WorkerPolicy
 from labs_env.distributed.quota import SharedFlowControl
 from labs_env.errors import LabsValidationError
 from labs_env.trajectory import TrajectoryRecord
-from labs_env.vector._driver import EpisodeDriver
 
 __all__ = ["RolloutWorker", "WorkerSettings", "key_digest"]
 
@@ -94,7 +94,7 @@ class RolloutWorker:
         self._policy = policy  # a WorkerPolicy is built in ready(): its errors reach the driver
         self._settings = settings
         self._bucket = ray.get_actor(bucket) if bucket is not None else None
-        self._run: _Run | None = None
+        self._run: EpisodeRun | None = None
         self._client: AsyncLabsClient | None = None
         self._slots: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -124,7 +124,7 @@ class RolloutWorker:
             async with self._slots:
                 try:
                     return await run.play(spec)
-                except _Failed as failed:
+                except EpisodeFailed as failed:
                     return failed.record
         finally:
             if task is not None:
@@ -161,13 +161,13 @@ class RolloutWorker:
                 await aclose()
         return terminated
 
-    async def _started(self) -> _Run:
+    async def _started(self) -> EpisodeRun:
         async with self._start_lock:
             if self._run is None:
                 self._run = await self._start()
         return self._run
 
-    async def _start(self) -> _Run:
+    async def _start(self) -> EpisodeRun:
         settings = self._settings
         if isinstance(self._policy, WorkerPolicy):
             self._policy = self._policy.build()
@@ -213,7 +213,7 @@ class RolloutWorker:
                 )
         self._client = client
         self._slots = asyncio.Semaphore(settings.concurrency)
-        return _Run(
+        return EpisodeRun(
             self._policy,
             driver,
             0,

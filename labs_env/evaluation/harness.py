@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from labs_env._loop import run_sync
 from labs_env.client import AsyncLabsClient
 from labs_env.collect import EpisodeSpec, collect, episode_specs
 from labs_env.connect import make_async_client
@@ -38,7 +39,6 @@ from labs_env.evaluation.summary import StatsOptions, summarize
 from labs_env.models import RewardConfig
 from labs_env.policies import load_policy
 from labs_env.trajectory import JsonlWriter
-from labs_env.vector._loop import run_sync
 
 __all__ = [
     "EvalResult",

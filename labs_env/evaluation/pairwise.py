@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labs_env._loop import run_sync
 from labs_env.client import AsyncLabsClient
 from labs_env.connect import make_async_client
 from labs_env.errors import APIError
@@ -36,7 +37,6 @@ from labs_env.evaluation.scoring import wire_messages
 from labs_env.evaluation.summary import StatsOptions
 from labs_env.models import RewardConfig
 from labs_env.trajectory import TrajectoryRecord
-from labs_env.vector._loop import run_sync
 
 __all__ = ["CompareOutcome", "acompare_policies", "compare_policies", "service_compare"]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from labs_env.vector._loop import LoopThread
+from labs_env._loop import LoopThread
 
 __all__ = ["LoopBinding"]
 

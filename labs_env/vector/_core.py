@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 from gymnasium.utils import seeding
 
+from labs_env._driver import EpisodeDriver, is_infrastructure_error
+from labs_env._records import RecordBuilder, error_text
 from labs_env.episode import Episode
 from labs_env.models import RewardConfig
 from labs_env.planning import EpisodePlan, plan_episode
 from labs_env.trajectory import TrajectoryRecord
-from labs_env.vector._driver import EpisodeDriver, is_infrastructure_error
-from labs_env.vector._records import RecordBuilder, error_text
 
 __all__ = ["EngineSettings", "Outcome", "Slot", "VectorEngine"]
 

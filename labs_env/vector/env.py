@@ -31,6 +31,8 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from labs_env._driver import EpisodeDriver
+from labs_env._loop import run_sync
 from labs_env._secret import ApiKey
 from labs_env.client import AsyncLabsClient
 from labs_env.connect import make_async_client
@@ -44,8 +46,6 @@ from labs_env.trajectory import JsonlWriter, TrajectoryRecord
 from labs_env.vector._batch import StepResult, stack_infos, step_batch
 from labs_env.vector._binding import LoopBinding
 from labs_env.vector._core import EngineSettings, Outcome, Slot, VectorEngine
-from labs_env.vector._driver import EpisodeDriver
-from labs_env.vector._loop import run_sync
 from labs_env.vector._options import (
     PerEnv,
     ResetPlan,
