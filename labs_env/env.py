@@ -19,7 +19,7 @@ from gymnasium.error import ResetNeeded
 from labs_env._secret import ApiKey
 from labs_env.client import AsyncLabsClient, LabsClient
 from labs_env.connect import make_client
-from labs_env.episode import Episode, coerce_reward_config
+from labs_env.episode import Episode, Observation, coerce_reward_config
 from labs_env.errors import (
     APIError,
     EpisodeCompleteError,
@@ -42,9 +42,6 @@ from labs_env.spaces import AgentAction, MessageHistory
 __all__ = ["ALL_SCENARIOS", "LabsEnv"]
 
 _log = logging.getLogger("labs_env")
-
-
-Observation = tuple[dict[str, Any], ...]
 
 
 class LabsEnv(gym.Env[Observation, Any]):

@@ -46,6 +46,7 @@ __all__ = [
     "TERMINATED_REASONS",
     "TRUNCATED_REASONS",
     "Episode",
+    "Observation",
     "Transition",
     "TurnSummary",
     "coerce_reward_config",
@@ -54,6 +55,9 @@ __all__ = [
     "end_flags",
     "flatten_scores",
 ]
+
+#: An observation: the conversation so far as chat-message dicts (fresh objects each call).
+Observation = tuple[dict[str, Any], ...]
 
 #: Terminal reasons reported as ``terminated`` (the task itself ended).
 TERMINATED_REASONS = frozenset({"completed", "error"})

@@ -53,9 +53,11 @@ def check_env_arguments(
             "client", "given together with api_key/base_url", "configure the client instead"
         )
     if collection is not None and (not isinstance(collection, str) or not collection):
-        raise LabsValidationError("collection", "must be a non-empty slug", "e.g. 'support'")
+        raise LabsValidationError(
+            "collection", "must be a non-empty slug", "e.g. 'insurance-claims'"
+        )
     if config is not None and not isinstance(config, Mapping):
-        raise LabsValidationError("config", "must be a mapping", "e.g. {'difficulty': 2}")
+        raise LabsValidationError("config", "must be a mapping", "e.g. {'seed': 7}")
 
 
 @dataclass(frozen=True)

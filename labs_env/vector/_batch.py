@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from labs_env.vector._core import Observation, Outcome
+from labs_env.episode import Observation
+from labs_env.vector._core import Outcome
 
 __all__ = ["NESTED_KEYS", "StepResult", "stack_infos", "step_batch"]
 

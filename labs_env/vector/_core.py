@@ -22,7 +22,7 @@ from gymnasium.utils import seeding
 
 from labs_env._driver import EpisodeDriver, is_infrastructure_error
 from labs_env._records import RecordBuilder, error_text
-from labs_env.episode import Episode
+from labs_env.episode import Episode, Observation
 from labs_env.models import RewardConfig
 from labs_env.planning import EpisodePlan, plan_episode
 from labs_env.trajectory import TrajectoryRecord
@@ -30,7 +30,6 @@ from labs_env.trajectory import TrajectoryRecord
 __all__ = ["EngineSettings", "Outcome", "Slot", "VectorEngine"]
 
 _log = logging.getLogger("labs_env")
-Observation = tuple[dict[str, Any], ...]
 
 
 @dataclass

@@ -11,7 +11,7 @@ from gymnasium.vector import AutoresetMode
 from labs_env.client import AsyncLabsClient
 from labs_env.episode import coerce_reward_config
 from labs_env.errors import LabsValidationError
-from labs_env.planning import RESET_OPTIONS
+from labs_env.planning import RESET_OPTIONS, check_env_arguments
 
 __all__ = [
     "ON_ERROR",
@@ -209,23 +209,23 @@ def check_arguments(
 ) -> None:
     """Check the vector env's scalar arguments (a typed error before anything is sent)."""
     if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
-        raise LabsValidationError("num_envs", f"must be an int >= 1, got {num_envs!r}", "")
-    if render_mode not in (None, "ansi"):
         raise LabsValidationError(
-            "render_mode", f"{render_mode!r} is not supported", "use None or 'ansi'"
+            "num_envs", f"must be an int >= 1, got {num_envs!r}", "pass e.g. num_envs=8"
         )
-    if client is not None and (api_key is not None or base_url is not None):
-        raise LabsValidationError(
-            "client", "given together with api_key/base_url", "configure the client instead"
-        )
+    check_env_arguments(
+        render_mode=render_mode,
+        client=client,
+        api_key=api_key,
+        base_url=base_url,
+        collection=collection,
+        config=config,
+    )
     if client is not None and not isinstance(client, AsyncLabsClient):
         raise LabsValidationError(
-            "client", f"expected an AsyncLabsClient, got {type(client).__name__}", ""
+            "client",
+            f"expected an AsyncLabsClient, got {type(client).__name__}",
+            "pass labs_env.AsyncLabsClient(...) or labs_env.make_async_client()",
         )
-    if collection is not None and (not isinstance(collection, str) or not collection):
-        raise LabsValidationError("collection", "must be a non-empty slug", "")
-    if config is not None and not isinstance(config, Mapping):
-        raise LabsValidationError("config", "must be a mapping", "e.g. {'difficulty': 2}")
     limits = {"max_concurrency": max_concurrency, "max_episode_steps": max_episode_steps}
     for name, limit in limits.items():
         if limit is not None and (not isinstance(limit, int) or limit < 1):

@@ -36,7 +36,7 @@ from labs_env._loop import run_sync
 from labs_env._secret import ApiKey
 from labs_env.client import AsyncLabsClient
 from labs_env.connect import make_async_client
-from labs_env.episode import coerce_reward_config
+from labs_env.episode import Observation, coerce_reward_config
 from labs_env.errors import LabsError, LabsValidationError
 from labs_env.models import RewardConfig
 from labs_env.planning import scenario_choice
@@ -59,7 +59,6 @@ from labs_env.vector._options import (
 __all__ = ["LabsVectorEnv", "VectorStepError"]
 
 _log = logging.getLogger("labs_env")
-Observation = tuple[dict[str, Any], ...]
 
 
 class VectorStepError(LabsError):
