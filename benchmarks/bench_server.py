@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -295,6 +296,8 @@ def _inprocess_costs(
     from labs_env.server import DEMO_API_KEY, LabsServer
 
     server = LabsServer()
+    gc.collect()
+    gc.freeze()  # as `labs-env serve` does: no full collection of the ~130k start-up objects
     timer = _SimulationTimer(server.simulator)
     headers = {"authorization": f"Bearer {DEMO_API_KEY}"}
     rows = []

@@ -203,7 +203,7 @@ def test_fault_config_validation(faults: dict[str, Any], problem: str) -> None:
 
 def test_asgi_app_on_a_real_uvicorn_socket() -> None:
     server, _ = _faulty(lost_response_rate=1.0, endpoints=frozenset({"terminate"}))
-    with run_in_thread(server, port=0) as url:
+    with run_in_thread(server, port=0, http="uvicorn") as url:
         assert url.startswith("http://127.0.0.1:")
         with httpx.Client(base_url=url, headers=AUTH) as http:
             catalog = http.get("/api/v1/catalog")

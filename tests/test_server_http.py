@@ -58,7 +58,7 @@ class _Reader:
             if not self._fill():
                 raise ConnectionError("closed in the middle of a body")
         body, self.buffer = self.buffer[:length], self.buffer[length:]
-        return int(lines[0].split(" ")[1]), headers, json.loads(body)
+        return int(lines[0].split(" ")[1]), headers, json.loads(body) if body else None
 
     def closed(self) -> bool:
         """Whether the server closed the connection (after any buffered bytes)."""
@@ -107,6 +107,16 @@ def test_pipelined_requests_are_answered_in_order(served: tuple[LabsServer, str]
             + _request("GET", "/api/v1/catalog")
         )
         assert [reader.response()[0] for _ in range(3)] == [404, 200, 200]
+
+
+def test_head_request_gets_no_body_and_keeps_the_framing(served: tuple[LabsServer, str]) -> None:
+    _, url = served
+    sock, reader = _connect(url)
+    with sock:
+        sock.sendall(_request("HEAD", "/health") + _request("GET", "/health"))
+        assert reader.response()[::2] == (405, None)
+        status, _, body = reader.response()
+        assert status == 200 and body["status"] == "ok"
 
 
 def test_chunked_request_body_is_accepted(served: tuple[LabsServer, str]) -> None:
@@ -221,3 +231,47 @@ def test_unknown_http_stack_is_refused() -> None:
         run_in_thread(LabsServer(), http="bogus"),  # type: ignore[arg-type]
     ):
         pass
+
+
+def test_dumps_splices_pre_serialised_fragments() -> None:
+    from labs_env.server.wire import RawJSON, dumps
+
+    fragment = RawJSON(dumps({"a": [1, 2]}))
+    assert json.loads(dumps({"turn": 1, "scores": fragment, "x": None})) == {
+        "turn": 1,
+        "x": None,
+        "scores": {"a": [1, 2]},
+    }
+    assert json.loads(dumps({"only": fragment, "b": fragment})) == {
+        "only": {"a": [1, 2]},
+        "b": {"a": [1, 2]},
+    }
+
+
+def test_served_scored_turn_carries_the_simulators_scores() -> None:
+    server = LabsServer()
+    spec = server.simulator.scenarios()[0]
+    with run_in_thread(server) as url, httpx.Client(base_url=url, headers=AUTH) as http:
+        created = http.post(
+            "/api/v1/episodes",
+            json={
+                "collection_slug": spec.collection,
+                "scenario_slug": spec.slug,
+                "score_turns": True,
+                "config": {"seed": 3},
+            },
+        ).json()
+        messages = [say("I'm sorry to hear that. What happened, and when?")]
+        for _ in range(2):  # the second turn is served from the cached fragments
+            result = http.post(
+                f"/api/v1/episodes/{created['episode_id']}/turns",
+                json={"id": created["episode_id"], "messages": messages},
+            ).json()
+            messages = [say("Could you tell me more about the damage?")]
+    episode = server.episodes.get(
+        created["episode_id"], server.accounts.authenticate(AUTH["Authorization"])
+    )
+    expected = server.simulator.score(spec, episode.conversation, None)
+    assert result["reward"] == expected.reward
+    assert result["scores"] == expected.scores
+    assert result["score_breakdown"] == expected.score_breakdown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,8 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"labs-env serve: {error}", file=sys.stderr)
         return 2
+    gc.collect()
+    gc.freeze()  # scenarios and modules are loaded for good: keep them out of every GC pass
     if args.host not in LOOPBACK_HOSTS:
         print(
             f"warning: binding {args.host} exposes the server and its public demo key "

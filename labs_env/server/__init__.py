@@ -1,7 +1,8 @@
 """The local Labs server: a faithful, deterministic stand-in for the Labs service.
 
 Serve it in process (no sockets) with :class:`LocalTransport`, or on a real socket with
-``labs-env serve`` / :func:`serve` (an ASGI app on uvicorn). The protocol layer here (routing,
+``labs-env serve`` / :func:`serve` (a lean built-in HTTP/1.1 server by default; the ASGI app
+of :func:`create_app` on uvicorn with ``http="uvicorn"``). The protocol layer here (routing,
 accounts, rate limits, idempotency, episodes, faults) sits on the simulation layer in
 :mod:`labs_env.server.simulation` (scenarios, persona, scorers).
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -65,10 +65,7 @@ class Account:
         return self.collections is None or collection_slug in self.collections
 
     def visible_scores(
-        self,
-        payload: dict[str, Any],
-        scores: Mapping[str, object],
-        score_breakdown: Mapping[str, object],
+        self, payload: dict[str, Any], scores: object, score_breakdown: object
     ) -> dict[str, Any]:
         """Add ``scores`` / ``score_breakdown`` to ``payload`` as the access level allows."""
         if self.access_level != "reward_only":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -26,7 +26,7 @@ from labs_env.server.accounts import Account
 from labs_env.server.episodes import EpisodeStore, new_messages_start
 from labs_env.server.normalization import NormalizationHistory
 from labs_env.server.simulation import ScenarioSpec, Simulator
-from labs_env.server.wire import ApiError, describe_validation_error
+from labs_env.server.wire import ApiError, RawJSON, describe_validation_error, dumps
 
 __all__ = [
     "TIE_EPSILON",
@@ -145,7 +145,7 @@ class Endpoints:
         self.episodes = episodes
         self.history = history
         self._catalogs: dict[frozenset[str] | None, dict[str, Any]] = {}
-        self._tools: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._tools: dict[tuple[str, str], RawJSON] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -160,11 +160,12 @@ class Endpoints:
             raise ApiError(404, f"Scenario not found: {collection_slug}/{scenario_slug}")
         return spec
 
-    def _tool_list(self, spec: ScenarioSpec) -> list[dict[str, Any]]:
+    def _tool_list(self, spec: ScenarioSpec) -> RawJSON:
+        """The scenario's tools, serialised once."""
         key = (spec.collection, spec.slug)
         tools = self._tools.get(key)
         if tools is None:
-            tools = [tool.model_dump(exclude_none=True) for tool in spec.tools]
+            tools = RawJSON(dumps([tool.model_dump(exclude_none=True) for tool in spec.tools]))
             self._tools[key] = tools
         return tools
 
@@ -178,6 +179,25 @@ class Endpoints:
         result = self.simulator.score(spec, messages, reward_config)
         payload: dict[str, Any] = {"reward": result.reward}
         return account.visible_scores(payload, result.scores, result.score_breakdown)
+
+    def _scored_wire(
+        self,
+        account: Account,
+        spec: ScenarioSpec,
+        messages: list[Message],
+        reward_config: RewardConfig | None,
+    ) -> dict[str, Any]:
+        """As :meth:`_scored`, with ``scores`` and ``score_breakdown`` serialised once per
+        (cached) result: a turn's payload only goes to :func:`dumps`."""
+        result = self.simulator.score(spec, messages, reward_config)
+        fragments = result.memo.get("wire")
+        if fragments is None:
+            fragments = result.memo["wire"] = (
+                RawJSON(dumps(result.scores)),
+                RawJSON(dumps(result.score_breakdown)),
+            )
+        scores, breakdown = cast(tuple[RawJSON, RawJSON], fragments)
+        return account.visible_scores({"reward": result.reward}, scores, breakdown)
 
     # ------------------------------------------------------------------ endpoints
 
@@ -230,7 +250,8 @@ class Endpoints:
                 "observation": {"role": "assistant", "content": reply.content},
             }
             if episode.score_turns:
-                payload.update(self._scored(account, episode.scenario, conversation, reward_config))
+                scored = self._scored_wire(account, episode.scenario, conversation, reward_config)
+                payload.update(scored)
             else:
                 payload["reward"] = 0.0
         except BaseException:

@@ -147,6 +147,8 @@ class _Connection(asyncio.Protocol):
         except Exception:  # pragma: no cover - LabsServer.handle answers its own errors
             logger.exception("internal error while handling %s %s", method, path)
             response = Response(500, error_body("Internal server error", ""), [])
+        if method == "HEAD":  # the head of the answer only, so the framing stays intact
+            response.body = b""
         self._respond(response, keep_alive)
 
     # ------------------------------------------------------------------ answers

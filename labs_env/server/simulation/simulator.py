@@ -75,7 +75,8 @@ class ScoreResult:
     """The scored conversation: reward, dimension scores, breakdown, scorers run, gate.
 
     Results are cached and shared between equal conversations: treat ``scores`` and
-    ``score_breakdown`` as read-only (copy before changing them).
+    ``score_breakdown`` as read-only (copy before changing them). ``memo`` is free for
+    consumers to cache what they derive from a result (e.g. its serialised form).
     """
 
     reward: float
@@ -83,6 +84,7 @@ class ScoreResult:
     score_breakdown: dict[str, object]
     ran: tuple[str, ...]
     gate_passed: bool | None
+    memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _tool_definitions(compiled: CompiledScenario) -> list[ToolDefinition]:
