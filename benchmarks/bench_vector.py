@@ -14,6 +14,7 @@ which the first rows show.
 
     python benchmarks/bench_vector.py            # ~2-3 minutes
     python benchmarks/bench_vector.py --seconds 2 --sizes 16 64
+    python benchmarks/bench_vector.py --repeat 3   # median run of each cell (noisy machines)
 
 Cells: (a) LabsVectorEnv (SAME_STEP, prefetch), (b) gymnasium AsyncVectorEnv over LabsEnv
 (fork, shared_memory=False; N <= 64), (c) SyncVectorEnv over LabsEnv (N = 16), (d) the
@@ -217,6 +218,24 @@ def measure(
     scenario: str,
     collection: str,
 ) -> dict[str, Any]:
+    """The median (by ratio of ideal) of ``args.repeat`` runs of one cell."""
+    runs = [
+        measure_once(cell, n, url, server, args, scenario=scenario, collection=collection)
+        for _ in range(args.repeat)
+    ]
+    return sorted(runs, key=lambda r: r["ratio"])[len(runs) // 2]
+
+
+def measure_once(
+    cell: str,
+    n: int,
+    url: str,
+    server: subprocess.Popen[str],
+    args: argparse.Namespace,
+    *,
+    scenario: str,
+    collection: str,
+) -> dict[str, Any]:
     command = [
         sys.executable, __file__, "--cell", cell, "--n", str(n), "--url", url,
         "--seconds", str(args.seconds), "--collection", collection, "--scenario", scenario,
@@ -262,6 +281,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0, help="measured time per cell")
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 64, 256])
+    parser.add_argument("--repeat", type=int, default=1, help="runs per cell; median shown")
     parser.add_argument("--skip-full-server", action="store_true")
     parser.add_argument("--cell", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
@@ -273,7 +293,10 @@ def main() -> None:
         run_cell(args)
         return
     started = time.perf_counter()
-    print(f"cpus={os.cpu_count()} latency={LATENCY * 1000:.0f} ms seconds/cell={args.seconds}\n")
+    print(
+        f"cpus={os.cpu_count()} latency={LATENCY * 1000:.0f} ms seconds/cell={args.seconds} "
+        f"repeat={args.repeat} (median run shown)\n"
+    )
     if not args.skip_full_server:
         full, url = start_server(
             [sys.executable, "-m", "labs_env", "serve", "--port", "0",
