@@ -34,7 +34,7 @@ import contextlib
 import inspect
 import os
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +94,22 @@ class CollectProgress:
         return self.turns / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
+class Lane:
+    """One worker's next episode when it is created ahead: its spec and the creation task."""
+
+    __slots__ = ("creating", "spec")
+
+    def __init__(self) -> None:
+        self.spec: EpisodeSpec | None = None
+        self.creating: asyncio.Task[Episode] | None = None
+
+    def take(self) -> tuple[EpisodeSpec, asyncio.Task[Episode]] | None:
+        """The episode created ahead, if any (the lane is empty afterwards)."""
+        spec, creating = self.spec, self.creating
+        self.spec = self.creating = None
+        return None if spec is None or creating is None else (spec, creating)
+
+
 class EpisodeRun:
     """State of one collection (see :func:`collect`)."""
 
@@ -101,9 +117,11 @@ class EpisodeRun:
         self,
         policy: Any,
         driver: EpisodeDriver,
+        specs: Iterator[EpisodeSpec],
         total: int,
         *,
         max_turns: int | None,
+        prefetch: bool,
         sync_policy: str,
         executor: concurrent.futures.Executor | None,
         progress: Callable[[CollectProgress], Any] | None,
@@ -113,8 +131,11 @@ class EpisodeRun:
         acall = getattr(policy, "acall", None)
         self._acall = acall if inspect.iscoroutinefunction(acall) else None
         self.driver = driver
+        self.specs = specs  # shared by the workers: each spec is taken by one of them
         self.total = total
         self.max_turns = max_turns
+        self.prefetch = prefetch
+        self.lanes: list[Lane] = []
         self.sync_policy = sync_policy
         self.executor = executor
         self.progress = progress
@@ -138,13 +159,42 @@ class EpisodeRun:
             action = await action
         return action
 
-    async def play(self, spec: EpisodeSpec) -> TrajectoryRecord:
-        """One episode, start to end; failures become the record's ``error``."""
+    def next_episode(self, lane: Lane) -> tuple[EpisodeSpec, asyncio.Task[Episode] | None] | None:
+        """What ``lane``'s worker plays next: the episode it created ahead, else the next spec
+        (``None``: nothing left)."""
+        ahead = lane.take()
+        if ahead is not None:
+            return ahead
+        spec = next(self.specs, None)
+        return None if spec is None else (spec, None)
+
+    def _last_turn(self, episode: Episode) -> bool:
+        """Whether the next turn is the episode's last: it reaches ``max_turns`` or the
+        scenario's turn limit (from the catalog), so the service ends the episode there."""
+        entry = self.driver.catalog_entry(episode.collection, episode.scenario)
+        limits = [n for n in (self.max_turns, entry.max_turns if entry else None) if n]
+        return bool(limits) and episode.turn + 1 >= min(limits)
+
+    def _create_ahead(self, lane: Lane) -> None:
+        """Take the next spec and start creating its episode now, while the current episode
+        plays its last turn: the create round trip overlaps that turn instead of following it."""
+        spec = next(self.specs, None)
+        if spec is not None:
+            lane.spec = spec
+            lane.creating = asyncio.ensure_future(self.driver.create(spec.plan()))
+
+    async def play(
+        self, spec: EpisodeSpec, creating: asyncio.Task[Episode] | None, lane: Lane
+    ) -> TrajectoryRecord:
+        """One episode, start to end; failures become the record's ``error``.
+
+        ``creating``: the episode's creation, started ahead by this lane's previous episode.
+        """
         driver = self.driver
         slot = id(spec)
         builder: RecordBuilder | None = None
         try:
-            episode = await driver.create(spec.plan())
+            episode = await (creating if creating is not None else driver.create(spec.plan()))
             self.running[slot] = episode
             builder = RecordBuilder(episode, spec.record_extra())
             history = episode.observation()
@@ -152,6 +202,8 @@ class EpisodeRun:
                 if self.max_turns is not None and episode.turn >= self.max_turns:
                     await driver.terminate(episode)
                     break
+                if self.prefetch and lane.spec is None and self._last_turn(episode):
+                    self._create_ahead(lane)
                 action = await self.act(history, driver.context(episode))
                 started = time.perf_counter()
                 transition = await driver.submit(episode, episode.build_turn(action))
@@ -233,6 +285,7 @@ async def collect(
     progress: Callable[[CollectProgress], Any] | None = None,
     output: str | os.PathLike[str] | JsonlWriter | None = None,
     close_timeout: float = 5.0,
+    prefetch: bool = True,
 ) -> AsyncGenerator[TrajectoryRecord, None]:
     """Play every spec's episode, at most ``concurrency`` at a time; yield each record as its
     episode finishes (completion order, not spec order).
@@ -253,6 +306,9 @@ async def collect(
         progress: called with a :class:`CollectProgress` after each finished episode.
         output: also append each record to this JSONL file (or :class:`JsonlWriter`).
         close_timeout: seconds spent terminating unfinished episodes when stopped early.
+        prefetch: while an episode plays its last turn (``max_turns`` or the scenario's limit
+            in the catalog), its worker already creates the next episode, so the create round
+            trip is hidden (one more request in flight per worker, never an extra episode).
 
     Stopping early (``break``): wrap the iterator in ``contextlib.aclosing`` so unfinished
     episodes are cancelled and terminated at once rather than when it is garbage-collected.
@@ -268,7 +324,8 @@ async def collect(
     todo = [m for s in specs for m in (s.group_of(group_size) if group_size > 1 else [s])]
     owns_client = client is None
     if client is None:
-        client = make_async_client(api_key, base_url, max_connections=concurrency)
+        connections = concurrency * (2 if prefetch else 1)  # creates overlap last turns
+        client = make_async_client(api_key, base_url, max_connections=connections)
     writer = output if isinstance(output, JsonlWriter) or output is None else JsonlWriter(output)
     executor = (
         concurrent.futures.ThreadPoolExecutor(min(concurrency, 32), "labs-policy")
@@ -279,20 +336,21 @@ async def collect(
     run = EpisodeRun(
         policy,
         driver,
+        iter(todo),
         len(todo),
         max_turns=max_turns,
+        prefetch=prefetch,
         sync_policy=sync_policy,
         executor=executor,
         progress=progress,
     )
     queue: asyncio.Queue[TrajectoryRecord | BaseException] = asyncio.Queue()
-    pending = iter(todo)
 
-    async def worker() -> None:
+    async def worker(lane: Lane) -> None:
         try:
-            for spec in pending:  # shared iterator: each spec is taken by one worker
+            while (upcoming := run.next_episode(lane)) is not None:
                 try:
-                    record = await run.play(spec)
+                    record = await run.play(*upcoming, lane)
                 except EpisodeFailed as failed:
                     record = failed.record
                     if on_error == "raise":
@@ -306,7 +364,8 @@ async def collect(
     try:
         with contextlib.suppress(Exception):
             await driver.catalog()  # descriptions and turn limits for the policy's context
-        workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(todo)))]
+        run.lanes = [Lane() for _ in range(min(concurrency, len(todo)))]
+        workers = [asyncio.ensure_future(worker(lane)) for lane in run.lanes]
         for _ in range(len(todo)):
             item = await queue.get()
             if isinstance(item, BaseException):
@@ -318,18 +377,25 @@ async def collect(
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-        unfinished = list(run.running.values())
-        if unfinished:
-            await asyncio.wait(
-                [asyncio.ensure_future(driver.terminate(e)) for e in unfinished],
-                timeout=close_timeout,
-            )
+        ending = [driver.terminate(e) for e in run.running.values()]
+        ending += [_discard(driver, ahead[1]) for lane in run.lanes if (ahead := lane.take())]
+        if ending:
+            await asyncio.wait([asyncio.ensure_future(c) for c in ending], timeout=close_timeout)
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
         if owns_client:
             await client.aclose()
         if writer is not None and writer is not output:
             writer.close()
+
+
+async def _discard(driver: EpisodeDriver, creating: asyncio.Task[Episode]) -> None:
+    """Terminate an episode created ahead but never played (once its creation is done)."""
+    try:
+        episode = await creating
+    except Exception:
+        return  # never created
+    await driver.terminate(episode)
 
 
 async def collect_groups(

@@ -78,7 +78,8 @@ def test_groups_share_scenario_and_seed_and_arrive_together() -> None:
         assert len({r.initial_observation["content"] for r in group}) == 1  # same seed
 
 
-def test_concurrency_bounds_the_episodes_in_flight() -> None:
+@pytest.mark.parametrize(("prefetch", "most_requests"), [(False, 4), (True, 8)])
+def test_concurrency_bounds_the_episodes_in_flight(prefetch: bool, most_requests: int) -> None:
     transport = ScriptedTransport(yields=3)
 
     async def policy(history: Any, context: EpisodeContext) -> str:
@@ -87,10 +88,52 @@ def test_concurrency_bounds_the_episodes_in_flight() -> None:
 
     specs = episode_specs(COLLECTION, TALK, episodes=12)
     records = collect_sync(
-        policy, specs, client=async_client(transport), concurrency=4, max_turns=2
+        policy,
+        specs,
+        client=async_client(transport),
+        concurrency=4,
+        max_turns=2,
+        prefetch=prefetch,
     )
     assert len(records) == 12 and all(r.ok for r in records)
-    assert 1 < transport.max_in_flight <= 4
+    # creating ahead adds at most one create request per worker, never an extra episode
+    assert 1 < transport.max_in_flight <= most_requests
+    assert len(transport.paths("/episodes")) == 12
+
+
+def kinds(transport: ScriptedTransport) -> list[str]:
+    return [path.rsplit("/", 1)[-1] for _, path in transport.requests]
+
+
+@pytest.mark.parametrize("limit", ["max_turns", "catalog"])
+def test_the_next_episode_is_created_while_the_last_turn_is_in_flight(limit: str) -> None:
+    transport = ScriptedTransport(yields=2)
+    # the turn limit comes from collect(max_turns=...) or from the scenario's catalog entry
+    # (DECIDE: 10 turns; the scripted agent never decides, so the service ends it there)
+    max_turns = 2 if limit == "max_turns" else None
+    specs = episode_specs(COLLECTION, DECIDE, episodes=2)
+    records = collect_sync(
+        ask, specs, client=async_client(transport), concurrency=1, max_turns=max_turns
+    )
+    turns = 2 if limit == "max_turns" else 10
+    assert [r.num_turns for r in records] == [turns, turns] and all(r.ok for r in records)
+    sequence = [k for k in kinds(transport) if k != "catalog"]
+    created = [i for i, kind in enumerate(sequence) if kind == "episodes"]
+    first_turns = [i for i, kind in enumerate(sequence[: created[1]]) if kind == "turns"]
+    # the second episode's create went out before the first episode's last turn
+    assert len(first_turns) == turns - 1
+    assert sequence.count("turns") == 2 * turns and len(created) == 2
+    unprefetched = ScriptedTransport()
+    collect_sync(
+        ask,
+        specs,
+        client=async_client(unprefetched),
+        concurrency=1,
+        max_turns=max_turns,
+        prefetch=False,
+    )
+    plain = [k for k in kinds(unprefetched) if k != "catalog"]
+    assert plain[: plain.index("episodes", 1)].count("turns") == turns  # after the last turn
 
 
 def test_failures_become_records_with_errors_and_never_rewards() -> None:
@@ -179,8 +222,10 @@ def test_stopping_early_cancels_and_terminates_the_unfinished_episodes() -> None
                 break
         assert asyncio.all_tasks() == {asyncio.current_task()}
         created = len(transport.paths("/episodes"))
-        assert created < 12  # the rest never started
-        assert len(transport.paths("/terminate")) == 2  # the ones in flight were ended
+        # the rest never started: 3 played, and 1 created ahead during the decision's last turn
+        assert created == 4
+        # every episode but the finished one was ended: the two in flight, the one created ahead
+        assert len(transport.paths("/terminate")) == created - 1
 
     asyncio.run(main())
 

@@ -22,7 +22,7 @@ from labs_env._collect_specs import EpisodeSpec
 from labs_env._driver import EpisodeDriver
 from labs_env._secret import API_KEY_ENV, ApiKey
 from labs_env.client import AsyncLabsClient
-from labs_env.collect import EpisodeFailed, EpisodeRun
+from labs_env.collect import EpisodeFailed, EpisodeRun, Lane
 from labs_env.connect import make_async_client, make_local_async_client
 from labs_env.distributed.placement import BrokerPolicy, DriverPolicy, WorkerPolicy
 from labs_env.distributed.quota import SharedFlowControl
@@ -123,7 +123,7 @@ class RolloutWorker:
         try:
             async with self._slots:
                 try:
-                    return await run.play(spec)
+                    return await run.play(spec, None, Lane())
                 except EpisodeFailed as failed:
                     return failed.record
         finally:
@@ -216,8 +216,10 @@ class RolloutWorker:
         return EpisodeRun(
             self._policy,
             driver,
+            iter(()),  # specs arrive one by one from the driver's queue: no creating ahead
             0,
             max_turns=settings.max_turns,
+            prefetch=False,
             sync_policy=settings.sync_policy,
             executor=executor,
             progress=None,
