@@ -357,6 +357,7 @@ async def collect(
                         queue.put_nowait(failed.cause)
                         return
                 queue.put_nowait(record)
+                del record  # not kept alive (with all its turns) while the next episode plays
         except Exception as exc:  # a failing progress callback (or a bug): stop, don't hang
             queue.put_nowait(exc)
 
