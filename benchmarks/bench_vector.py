@@ -18,7 +18,10 @@ which the first rows show.
 
 Cells: (a) LabsVectorEnv (SAME_STEP, prefetch), (b) gymnasium AsyncVectorEnv over LabsEnv
 (fork, shared_memory=False; N <= 64), (c) SyncVectorEnv over LabsEnv (N = 16), (d) the
-independent-episode API ``labs_env.collect`` (concurrency N, async policy).
+independent-episode API ``labs_env.collect`` (concurrency N, async policy). Reference row
+(ref): the lockstep ceiling of this machine in this run — raw asyncio sockets writing
+pre-encoded turns, no client library (``_raw_lockstep.py``; N >= 64); read LabsVectorEnv's
+ratio against it.
 """
 
 from __future__ import annotations
@@ -190,6 +193,10 @@ def run_cell(args: argparse.Namespace) -> None:
         result = cell_vector(*common)
     elif args.cell == "collect":
         result = cell_collect(*common)
+    elif args.cell == "raw":
+        from _raw_lockstep import raw_lockstep
+
+        result = {**raw_lockstep(args.n, args.url, KEY, ACTION, args.seconds), **_memory()}
     else:
         result = cell_gym(args.cell, *common)
     print("RESULT " + json.dumps(result), flush=True)
@@ -257,6 +264,7 @@ LABELS = {
     "async": "(b) AsyncVectorEnv",
     "sync": "(c) SyncVectorEnv",
     "collect": "(d) collect()",
+    "raw": "(ref) raw sockets, lockstep",
 }
 
 
@@ -325,6 +333,8 @@ def main() -> None:
         kw = {"collection": "bench", "scenario": "echo"}
         for n in args.sizes:
             print(row(LABELS["vector"], n, measure("vector", n, url, lite, args, **kw)), flush=True)
+        for n in [n for n in args.sizes if n >= 64]:
+            print(row(LABELS["raw"], n, measure("raw", n, url, lite, args, **kw)), flush=True)
         for n in [n for n in args.sizes if n <= 64]:
             print(row(LABELS["async"], n, measure("async", n, url, lite, args, **kw)), flush=True)
         print(row(LABELS["sync"], 16, measure("sync", 16, url, lite, args, **kw)), flush=True)

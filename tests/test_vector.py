@@ -243,3 +243,37 @@ def test_max_concurrency_bounds_the_requests_in_flight() -> None:
     assert all(len(o) == 3 for o in obs)
     assert transport.max_in_flight == 2
     venv.close()
+
+
+def test_prefetched_episodes_are_created_behind_a_steps_turns_and_used_by_autoreset() -> None:
+    from _vector_kit import ScriptedTransport
+
+    transport = ScriptedTransport()
+    venv = LabsVectorEnv(
+        2, collection=COLLECTION, scenario=TALK, client=async_client(transport), max_episode_steps=2
+    )
+
+    def requests_of(call: Any) -> list[str]:
+        start = len(transport.requests)
+        call()
+        return [path.rsplit("/", 1)[-1] for _, path in transport.requests[start:]]
+
+    assert requests_of(lambda: venv.reset(seed=0)) == ["catalog", "episodes", "episodes"]
+    # each env's next episode is created once the step's turns are out, not on its critical path
+    assert requests_of(lambda: venv.step([ASK] * 2)) == ["turns", "turns", "episodes", "episodes"]
+    outcome: list[Any] = []
+    # both episodes reach max_episode_steps: the autoreset takes the prefetched episodes at once
+    sent = requests_of(lambda: outcome.extend(venv.step([ASK] * 2)))
+    obs, _, _, truncated, infos = outcome
+    assert truncated.all() and [len(o) for o in obs] == [1, 1]
+    assert "episodes" not in sent and sent.count("turns") == 2
+    assert infos["final_info"]["turn"].tolist() == [2, 2]
+    assert requests_of(lambda: venv.step([ASK] * 2))[:4] == [
+        "turns",
+        "turns",
+        "episodes",
+        "episodes",
+    ]
+    venv.close()
+    created, ended = len(transport.paths("/episodes")), len(transport.paths("/terminate"))
+    assert created == 6 and ended == 6  # 2 cut by max_episode_steps, 2 running, 2 prefetched

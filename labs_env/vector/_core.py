@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Coroutine, Mapping
+from collections.abc import Awaitable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +108,7 @@ class VectorEngine:
         self._semaphore: asyncio.Semaphore | None = None
         self._prepared = False
         self._current: asyncio.Task[Any] | None = None
+        self._prefetch_due: list[Slot] = []  # see run_batch
 
     # ------------------------------------------------------------------ loop binding
 
@@ -115,6 +116,7 @@ class VectorEngine:
         """Forget loop-bound objects (the previous loop is gone)."""
         self._semaphore = None
         self._background.clear()
+        self._prefetch_due.clear()
         for slot in self.slots:
             slot.spare = None
 
@@ -125,6 +127,23 @@ class VectorEngine:
             return await coro
         finally:
             self._current = None
+
+    async def run_batch(self, operations: Iterable[Awaitable[Outcome]]) -> list[Outcome]:
+        """Run one vector call's per-env operations concurrently.
+
+        The episodes to prefetch (owed by earlier calls) are created right after this call's
+        requests went out: their round trip overlaps this call's wait, and their answers come
+        back after this call's, so they never lengthen a step.
+        """
+        batch = asyncio.gather(*operations)
+        asyncio.get_running_loop().call_soon(self._send_prefetches)
+        return list(await batch)
+
+    def _send_prefetches(self) -> None:
+        due, self._prefetch_due = self._prefetch_due, []
+        for slot in due:
+            if slot.spare is None and slot.episode is not None:
+                slot.spare = asyncio.ensure_future(self._create(self._plan(slot)))
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -177,7 +196,7 @@ class VectorEngine:
 
     def _prefetch(self, slot: Slot) -> None:
         if self.settings.prefetch and slot.spare is None:
-            slot.spare = asyncio.ensure_future(self._create(self._plan(slot)))
+            self._prefetch_due.append(slot)  # sent by the next run_batch
 
     def discard_spare(self, slot: Slot) -> None:
         """Drop a prefetched episode (terminated on the service once it exists)."""
@@ -336,6 +355,7 @@ class VectorEngine:
             current.cancel()  # a step in flight: its episodes are abandoned below
             await asyncio.wait([current])
         out = Outcome(())
+        self._prefetch_due.clear()
         for slot in self.slots:
             self.abandon(slot, out)
             self.discard_spare(slot)

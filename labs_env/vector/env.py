@@ -323,7 +323,7 @@ class LabsVectorEnv(VectorEnv[tuple[Observation, ...], tuple[Any, ...], np.ndarr
             return await engine.reset_op(slot, **per_env[slot.index])
 
         chosen = [slot for slot in engine.slots if mask[slot.index]]
-        results = await asyncio.gather(*(one(slot) for slot in chosen))
+        results = await engine.run_batch(one(slot) for slot in chosen)
         outcomes: list[Outcome | None] = [None] * self.num_envs
         for slot, outcome in zip(chosen, results, strict=True):
             outcomes[slot.index] = outcome
@@ -385,13 +385,9 @@ class LabsVectorEnv(VectorEnv[tuple[Observation, ...], tuple[Any, ...], np.ndarr
 
     async def _step_all(self, plan: list[list[Any] | None]) -> list[Outcome]:
         engine = self._engine
-        return list(
-            await asyncio.gather(
-                *(
-                    engine.reset_op(slot) if messages is None else engine.step(slot, messages)
-                    for slot, messages in zip(engine.slots, plan, strict=True)
-                )
-            )
+        return await engine.run_batch(
+            engine.reset_op(slot) if messages is None else engine.step(slot, messages)
+            for slot, messages in zip(engine.slots, plan, strict=True)
         )
 
     def _finish_step(self, outcomes: list[Outcome]) -> StepResult:
