@@ -224,6 +224,23 @@ def test_apply_returns_fresh_observations_and_float_scores() -> None:
     assert t1.observation[1] is not t2.observation[1]
 
 
+def test_an_observation_prepared_while_the_turn_is_in_flight_is_the_same_and_fresh() -> None:
+    plain, prepared = make_episode(), make_episode()
+    for turn in (1, 2):
+        for episode in (plain, prepared):
+            episode.build_turn(f"Q{turn}")
+        before = prepared.observation()
+        prepared.prepare_observation()  # the drivers run this once the request is written
+        expected = plain.apply(turn_result(turn)).observation
+        observation = prepared.apply(turn_result(turn)).observation
+        assert observation == expected and len(observation) == 1 + 2 * turn
+        assert all(a is not b for a, b in zip(before, observation, strict=False))
+        observation[0]["content"] = "mutated"  # the caller's copy, not the episode's history
+        assert prepared.observation()[0]["content"] == "Hi, I need help."
+    prepared.prepare_observation()  # no turn pending: nothing to prepare
+    assert prepared.observation() == plain.observation()
+
+
 @pytest.mark.parametrize(
     ("reason", "terminated", "truncated", "recorded"),
     [
