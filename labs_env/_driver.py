@@ -116,8 +116,6 @@ class EpisodeDriver:
 
         A lost or finished episode is marked done before the error propagates.
         """
-        # runs once this request is written (and the other ready steps sent theirs)
-        asyncio.get_running_loop().call_soon(episode.prepare_observation)
         try:
             result = await self.client.submit_turn(
                 episode.episode_id, messages, reward_config=episode.reward_config

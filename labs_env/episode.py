@@ -107,16 +107,18 @@ def flatten_scores(scores: Mapping[str, Any] | None) -> dict[str, float]:
         {'D1': 1.0, 'rubrics.score': 0.7, 'rubrics.criteria.tone': 0.5}
     """
     flat: dict[str, float] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if type(value) is dict or isinstance(value, Mapping):  # dict first: ABC checks are slow
-            for key, item in value.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), item)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            flat[prefix] = float(value)
-
-    walk("", scores or {})
+    _flatten_into(flat, "", scores or {})
     return flat
+
+
+def _flatten_into(flat: dict[str, float], prefix: str, value: Any) -> None:
+    # A module-level function, not a recursive closure: a closure that calls itself is a
+    # reference cycle, left for the garbage collector on every turn.
+    if type(value) is dict or isinstance(value, Mapping):  # dict first: ABC checks are slow
+        for key, item in value.items():
+            _flatten_into(flat, f"{prefix}.{key}" if prefix else str(key), item)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        flat[prefix] = float(value)
 
 
 def coerce_reward_config(value: Any, field: str = "reward_config") -> RewardConfig | None:
@@ -209,7 +211,6 @@ class Episode:
         # changes), so a turn body costs the new message's encoding, not the whole history's.
         self._wire_json = b"[" + encode_message(self._wire[0])
         self._pending: tuple[dict[str, Any], Message, bytes] | None = None
-        self._prefix: Observation | None = None  # see prepare_observation
 
     @classmethod
     def begin(
@@ -309,7 +310,7 @@ class Episode:
         if self._pending is None:
             raise RuntimeError("apply() called without a pending turn; call build_turn() first")
         message, wire, encoded = self._pending
-        prefix, self._pending, self._prefix = self._prefix, None, None
+        self._pending = None
         expected = self.turn + 1
         if result.turn != expected:
             self.done = True
@@ -321,9 +322,6 @@ class Episode:
                 request_id=result.request_id,
             )
         reply = {"role": "user", "content": result.observation.content}
-        if prefix is None or len(prefix) != len(self._history):
-            prefix = self.observation()
-        observation = (*prefix, _copy_message(message), reply.copy())
         self._history += [message, reply]
         persona = Message(role="user", content=reply["content"])
         self._wire += [wire, persona]
@@ -348,15 +346,7 @@ class Episode:
             self.done = True
             self.terminal_reason = result.terminal_reason or "completed"
             info["terminal_reason"] = self.terminal_reason
-        return Transition(observation, reward, terminated, truncated, info)
-
-    def prepare_observation(self) -> None:
-        """Copy the history for the next observation now, while the pending turn is in
-        flight, so that :meth:`apply` copies only the two new messages. The drivers call it
-        once the request is written: with many episodes in flight the copies are made while
-        the loop waits, not on the path from a response to the step's result."""
-        if self._pending is not None and self._prefix is None:
-            self._prefix = self.observation()
+        return Transition(self.observation(), reward, terminated, truncated, info)
 
     def mark_terminated(self, reason: str = "client_terminated") -> None:
         """Record that the episode ended outside a turn (e.g. the client terminated it)."""
@@ -397,7 +387,7 @@ def _copy_json(value: Any) -> Any:
 
 def _copy_message(message: Mapping[str, Any]) -> dict[str, Any]:
     """A fresh copy of one history message (role, content, optional tool calls)."""
-    fresh = message.copy() if type(message) is dict else dict(message)
+    fresh = dict(message)
     if "tool_calls" in fresh:
         fresh["tool_calls"] = copy.deepcopy(fresh["tool_calls"])
     return fresh
