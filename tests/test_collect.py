@@ -136,6 +136,28 @@ def test_the_next_episode_is_created_while_the_last_turn_is_in_flight(limit: str
     assert plain[: plain.index("episodes", 1)].count("turns") == turns  # after the last turn
 
 
+def test_a_failed_create_ahead_is_the_next_episodes_error_not_the_current_ones() -> None:
+    transport = ScriptedTransport(yields=1)
+    creates = 0
+
+    def second_create(request: Any) -> bool:
+        nonlocal creates
+        if request.url.path.endswith("/episodes"):
+            creates += 1
+            return creates == 2  # the one made ahead, during the first episode's last turn
+        return False
+
+    transport.fail = second_create
+    specs = episode_specs(COLLECTION, DECIDE, episodes=3)
+    first, second, third = collect_sync(
+        ask, specs, client=async_client(transport, max_retries=0), concurrency=1, max_turns=2
+    )
+    assert first.ok and first.num_turns == 2
+    assert not second.ok and second.num_turns == 0 and "APIConnectionError" in str(second.error)
+    assert second.extra["spec_key"] == specs[1].key
+    assert third.ok and third.num_turns == 2
+
+
 def test_failures_become_records_with_errors_and_never_rewards() -> None:
     transport = ScriptedTransport()
     failed_episodes: list[str] = []
