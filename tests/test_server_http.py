@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -169,11 +170,20 @@ def test_idle_keep_alive_connections_expire() -> None:
             assert reader.closed()  # blocks until the server drops the idle connection
 
 
-def test_shutdown_finishes_the_request_in_progress() -> None:
+def test_shutdown_finishes_the_request_in_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    in_progress = threading.Event()
+    real_sleep = http_server_module._sleep
+
+    async def delay(seconds: float) -> None:
+        in_progress.set()  # the request was read and its answer waits for the injected latency
+        await real_sleep(seconds)
+
+    monkeypatch.setattr(http_server_module, "_sleep", delay)
     server, _ = fake_server(faults=FaultConfig(latency_ms=50))
     with run_in_thread(server, http="native") as url:
         sock, reader = _connect(url)
         sock.sendall(_request("GET", "/api/v1/catalog"))
+        assert in_progress.wait(5.0)  # stop only once the server is working on it
     with sock:  # the server has stopped; the answer it owed was still delivered
         assert reader.response()[0] == 200
         assert reader.closed()
