@@ -15,6 +15,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from _raw_http import RawConnection
+
 _HISTORY_TURNS = 10  # a mid-episode history (the benchmark's episodes have 20 turns)
 
 
@@ -35,44 +37,13 @@ def _request(host: str, port: int, key: str, action: str) -> bytes:
     return head.encode() + body
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection with at most one response awaited."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.waiter: asyncio.Future[None] | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        end = self.buffer.find(b"\r\n\r\n")
-        if end < 0:
-            return
-        head = bytes(self.buffer[: end + 2]).lower()
-        start = head.index(b"content-length:") + len(b"content-length:")
-        length = int(head[start : head.index(b"\r\n", start)])
-        if len(self.buffer) >= end + 4 + length:
-            del self.buffer[: end + 4 + length]
-            if self.waiter is not None and not self.waiter.done():
-                self.waiter.set_result(None)
-
-    def send(self, data: bytes) -> asyncio.Future[None]:
-        assert self.transport is not None
-        self.waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(data)
-        return self.waiter
-
-
 async def _run(n: int, url: str, key: str, action: str, seconds: float) -> dict[str, Any]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     loop = asyncio.get_running_loop()
     connections = []
     for _ in range(n):
-        _, protocol = await loop.create_connection(_Connection, host, port)
+        _, protocol = await loop.create_connection(RawConnection, host, port)
         connections.append(protocol)
     request = _request(host, port, key, action)
 
@@ -87,8 +58,7 @@ async def _run(n: int, url: str, key: str, action: str, seconds: float) -> dict[
         steps += 1
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     for conn in connections:
-        assert conn.transport is not None
-        conn.transport.close()
+        conn.close()
     return {"env_steps": steps * n, "elapsed": elapsed, "cpu": cpu}
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from _raw_http import RawConnection
 
 from labs_env import AsyncLabsClient, TurnResult
 
@@ -113,29 +114,6 @@ async def bench_httpx(base_url: str, n: int, duration: float) -> tuple[int, floa
         return await closed_loop(send, n, duration)
 
 
-class _RawProtocol(asyncio.Protocol):
-    """The floor: a pre-encoded request, only Content-Length framing, no parsing."""
-
-    def __init__(self) -> None:
-        self.buffer = b""
-        self.waiter: asyncio.Future[bytes] | None = None
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        end = self.buffer.find(b"\r\n\r\n")
-        if end < 0:
-            return
-        head = self.buffer[:end].lower()
-        length = int(head.split(b"content-length: ")[1].split(b"\r\n")[0])
-        if len(self.buffer) >= end + 4 + length and self.waiter is not None:
-            self.waiter.set_result(self.buffer[end + 4 : end + 4 + length])
-            self.buffer = b""
-
-
 async def bench_raw(base_url: str, n: int, duration: float) -> tuple[int, float, float]:
     host, port = base_url.removeprefix("http://").split(":")
     body = b'{"id":"ep_bench","messages":[]}'
@@ -145,15 +123,12 @@ async def bench_raw(base_url: str, n: int, duration: float) -> tuple[int, float,
         % (host.encode(), len(body), body)
     )
     loop = asyncio.get_running_loop()
-    idle = [(await loop.create_connection(_RawProtocol, host, int(port)))[1] for _ in range(n)]
+    idle = [(await loop.create_connection(RawConnection, host, int(port)))[1] for _ in range(n)]
 
     async def send() -> bytes:
         protocol = idle.pop()
-        protocol.waiter = loop.create_future()
-        assert protocol.transport is not None
-        protocol.transport.write(request)
         try:
-            return await protocol.waiter
+            return await protocol.send(request)
         finally:
             idle.append(protocol)
 
@@ -161,8 +136,7 @@ async def bench_raw(base_url: str, n: int, duration: float) -> tuple[int, float,
         return await closed_loop(send, n, duration)
     finally:
         for protocol in idle:
-            if protocol.transport is not None:
-                protocol.transport.close()
+            protocol.close()
 
 
 def uvloop_run(coroutine: Coroutine[Any, Any, T]) -> T:
