@@ -137,6 +137,15 @@ class EpisodeDriver:
         except APIError as exc:
             _log.warning("could not terminate episode %s: %s", episode.episode_id, exc)
 
+    async def terminate_created(self, creating: asyncio.Future[Episode]) -> None:
+        """End an episode created ahead and never played, once its creation is done (a failed
+        creation left nothing to end)."""
+        try:
+            episode = await creating
+        except Exception:
+            return
+        await self.terminate(episode)
+
     def context(self, episode: Episode) -> EpisodeContext:
         """The policy's view of ``episode`` (catalog description and turn limit if known)."""
         entry = self.catalog_entry(episode.collection, episode.scenario)

@@ -379,7 +379,7 @@ async def collect(
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         ending = [driver.terminate(e) for e in run.running.values()]
-        ending += [_discard(driver, ahead[1]) for lane in run.lanes if (ahead := lane.take())]
+        ending += [driver.terminate_created(a[1]) for lane in run.lanes if (a := lane.take())]
         if ending:
             await asyncio.wait([asyncio.ensure_future(c) for c in ending], timeout=close_timeout)
         if executor is not None:
@@ -388,15 +388,6 @@ async def collect(
             await client.aclose()
         if writer is not None and writer is not output:
             writer.close()
-
-
-async def _discard(driver: EpisodeDriver, creating: asyncio.Task[Episode]) -> None:
-    """Terminate an episode created ahead but never played (once its creation is done)."""
-    try:
-        episode = await creating
-    except Exception:
-        return  # never created
-    await driver.terminate(episode)
 
 
 async def collect_groups(

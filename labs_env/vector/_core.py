@@ -202,14 +202,7 @@ class VectorEngine:
         """Drop a prefetched episode (terminated on the service once it exists)."""
         spare, slot.spare = slot.spare, None
         if spare is not None:
-            self._spawn(self._terminate_spare(spare))
-
-    async def _terminate_spare(self, spare: asyncio.Task[Episode]) -> None:
-        try:
-            episode = await spare
-        except Exception:
-            return
-        await self.driver.terminate(episode)
+            self._spawn(self.driver.terminate_created(spare))
 
     def _finish_record(self, slot: Slot, out: Outcome, **how: Any) -> None:
         builder, slot.builder = slot.builder, None
