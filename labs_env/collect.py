@@ -97,17 +97,15 @@ class CollectProgress:
 class Lane:
     """One worker's next episode when it is created ahead: its spec and the creation task."""
 
-    __slots__ = ("creating", "spec")
+    __slots__ = ("ahead",)
 
     def __init__(self) -> None:
-        self.spec: EpisodeSpec | None = None
-        self.creating: asyncio.Task[Episode] | None = None
+        self.ahead: tuple[EpisodeSpec, asyncio.Task[Episode]] | None = None
 
     def take(self) -> tuple[EpisodeSpec, asyncio.Task[Episode]] | None:
         """The episode created ahead, if any (the lane is empty afterwards)."""
-        spec, creating = self.spec, self.creating
-        self.spec = self.creating = None
-        return None if spec is None or creating is None else (spec, creating)
+        ahead, self.ahead = self.ahead, None
+        return ahead
 
 
 class EpisodeRun:
@@ -180,8 +178,7 @@ class EpisodeRun:
         plays its last turn: the create round trip overlaps that turn instead of following it."""
         spec = next(self.specs, None)
         if spec is not None:
-            lane.spec = spec
-            lane.creating = asyncio.ensure_future(self.driver.create(spec.plan()))
+            lane.ahead = (spec, asyncio.ensure_future(self.driver.create(spec.plan())))
 
     async def play(
         self, spec: EpisodeSpec, creating: asyncio.Task[Episode] | None, lane: Lane
@@ -202,7 +199,7 @@ class EpisodeRun:
                 if self.max_turns is not None and episode.turn >= self.max_turns:
                     await driver.terminate(episode)
                     break
-                if self.prefetch and lane.spec is None and self._last_turn(episode):
+                if self.prefetch and lane.ahead is None and self._last_turn(episode):
                     self._create_ahead(lane)
                 action = await self.act(history, driver.context(episode))
                 started = time.perf_counter()
