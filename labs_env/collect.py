@@ -47,6 +47,7 @@ from labs_env.client import AsyncLabsClient
 from labs_env.connect import make_async_client
 from labs_env.episode import Episode
 from labs_env.errors import LabsValidationError
+from labs_env.policies.base import EpisodeContext
 from labs_env.policies.calling import acall_policy, is_async_policy
 from labs_env.trajectory import JsonlWriter, TrajectoryRecord
 
@@ -166,12 +167,11 @@ class EpisodeRun:
         spec = next(self.specs, None)
         return None if spec is None else (spec, None)
 
-    def _last_turn(self, episode: Episode) -> bool:
+    def _last_turn(self, context: EpisodeContext) -> bool:
         """Whether the next turn is the episode's last: it reaches ``max_turns`` or the
-        scenario's turn limit (from the catalog), so the service ends the episode there."""
-        entry = self.driver.catalog_entry(episode.collection, episode.scenario)
-        limits = [n for n in (self.max_turns, entry.max_turns if entry else None) if n]
-        return bool(limits) and episode.turn + 1 >= min(limits)
+        scenario's turn limit (the catalog's, in the context), so the episode ends there."""
+        limits = [n for n in (self.max_turns, context.max_turns) if n]
+        return bool(limits) and context.turn + 1 >= min(limits)
 
     def _create_ahead(self, lane: Lane) -> None:
         """Take the next spec and start creating its episode now, while the current episode
@@ -199,9 +199,10 @@ class EpisodeRun:
                 if self.max_turns is not None and episode.turn >= self.max_turns:
                     await driver.terminate(episode)
                     break
-                if self.prefetch and lane.ahead is None and self._last_turn(episode):
+                context = driver.context(episode)
+                if self.prefetch and lane.ahead is None and self._last_turn(context):
                     self._create_ahead(lane)
-                action = await self.act(history, driver.context(episode))
+                action = await self.act(history, context)
                 started = time.perf_counter()
                 transition = await driver.submit(episode, episode.build_turn(action))
                 builder.add_turn(transition, time.perf_counter() - started)
