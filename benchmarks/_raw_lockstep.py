@@ -64,6 +64,6 @@ async def _run(n: int, url: str, key: str, action: str, seconds: float) -> dict[
 
 def raw_lockstep(n: int, url: str, key: str, action: str, seconds: float) -> dict[str, Any]:
     """Env-steps, elapsed and CPU seconds of lockstep raw-socket steps for ``seconds``."""
-    from labs_env._loop import run_sync  # uvloop, as the library uses
+    from labs_env.rollout.event_loop import run_sync
 
     return run_sync(_run(n, url, key, action, seconds))

@@ -20,8 +20,8 @@ import subprocess
 import sys
 import time
 
+from labs_env.envs import LabsVectorEnv
 from labs_env.server import DEMO_API_KEY
-from labs_env.vector import LabsVectorEnv
 
 ACTION = "Could you tell me the claim number and what happened?"
 

@@ -125,9 +125,9 @@ def throughput(
     url: str, episodes: int, server_pid: int
 ) -> list[tuple[str, int, float, float, float]]:
     """``(label, turns, seconds, server CPU seconds, machine busy share)`` per run."""
-    from labs_env.collect import collect_sync, episode_specs
     from labs_env.distributed import RayCollector
     from labs_env.policies import ScriptedPolicy
+    from labs_env.rollout.collection import collect_sync, episode_specs
     from labs_env.server import DEMO_API_KEY
 
     rows = []
@@ -162,9 +162,9 @@ def throughput(
 
 def quota(url: str, episodes: int, window: int) -> list[tuple[str, int, float, int, int]]:
     """``(label, requests served, seconds, windows touched, 429s)`` per run."""
-    from labs_env.collect import episode_specs
     from labs_env.distributed import RayCollector
     from labs_env.policies import ScriptedPolicy
+    from labs_env.rollout.collection import episode_specs
 
     rows = []
     specs = episode_specs(*SCENARIO, episodes=episodes, seed=0)
@@ -194,8 +194,8 @@ def quota(url: str, episodes: int, window: int) -> list[tuple[str, int, float, i
 def shipping(url: str, calls: int) -> tuple[int, float, float, float]:
     import ray
 
-    from labs_env.collect import collect_sync, episode_specs
     from labs_env.policies import ScriptedPolicy
+    from labs_env.rollout.collection import collect_sync, episode_specs
     from labs_env.server import DEMO_API_KEY
 
     spec = episode_specs(*SCENARIO, episodes=1, seed=0)

@@ -20,9 +20,10 @@ from collections.abc import Callable
 from functools import partial
 
 from labs_env.models import Message
-from labs_env.policies import EpisodeContext, ScriptedPolicy
+from labs_env.policies import ScriptedPolicy
+from labs_env.rollout.actions import action_to_message
+from labs_env.rollout.policy import EpisodeContext
 from labs_env.server.simulation import ScenarioSpec, Simulator
-from labs_env.tool_calls import action_to_message
 
 TURNS = 5
 

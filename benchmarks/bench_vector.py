@@ -108,7 +108,7 @@ def _timed_steps(step: Any, seconds: float) -> tuple[int, float, float]:
 
 
 def cell_vector(n: int, url: str, seconds: float, collection: str, scenario: str) -> dict[str, Any]:
-    from labs_env.vector import LabsVectorEnv
+    from labs_env.envs import LabsVectorEnv
 
     venv = LabsVectorEnv(n, collection=collection, scenario=scenario, api_key=KEY, base_url=url)
     venv.reset(seed=0)
@@ -152,8 +152,8 @@ def cell_gym(
 def cell_collect(
     n: int, url: str, seconds: float, collection: str, scenario: str
 ) -> dict[str, Any]:
-    from labs_env._loop import run_sync
-    from labs_env.collect import collect, episode_specs
+    from labs_env.rollout.collection import collect, episode_specs
+    from labs_env.rollout.event_loop import run_sync
 
     calls = 0
 
@@ -191,9 +191,6 @@ def run_cell(args: argparse.Namespace) -> None:
     common = (args.n, args.url, args.seconds, args.collection, args.scenario)
     if args.gc_freeze:  # the README's throughput tip: freeze the heap once set-up is done
         import gc
-
-        import labs_env.collect
-        import labs_env.vector  # noqa: F401
 
         gc.freeze()
     if args.cell == "vector":

@@ -1,12 +1,33 @@
 """labs_env: the Labs API as Gymnasium environments.
 
-Each area adds its public names in its own block below; ``__all__`` is kept sorted and a test
-guards it.
+The layers, bottom up (imports point down only): :mod:`labs_env.models` and
+:mod:`labs_env.errors`; :mod:`labs_env.client` (and the local :mod:`labs_env.server`, a sibling
+that depends on the models only); :mod:`labs_env.connect` (the one place that picks the other
+end); :mod:`labs_env.rollout`; :mod:`labs_env.envs` and :mod:`labs_env.wrappers`;
+:mod:`labs_env.policies`; :mod:`labs_env.distributed`; :mod:`labs_env.evaluation`,
+:mod:`labs_env.datasets`; :mod:`labs_env.cli`. This module re-exports the public API;
+``__all__`` is kept sorted and a test guards it. Importing it registers ``Labs-v0``.
 """
 
-from __future__ import annotations
-
 from labs_env._version import __version__
+from labs_env.client import (
+    AsyncLabsClient,
+    LabsClient,
+    RateLimitSnapshot,
+    RetryPolicy,
+)
+from labs_env.connect import make_async_client, make_client
+from labs_env.envs import (
+    AgentAction,
+    LabsEnv,
+    LabsVectorEnv,
+    MessageHistory,
+    PerEnv,
+    Unicode,
+    VectorStepError,
+    register_catalog,
+    register_envs,
+)
 from labs_env.errors import (
     APIConnectionError,
     APIError,
@@ -25,64 +46,7 @@ from labs_env.errors import (
     RateLimitError,
     TurnMismatchError,
 )
-from labs_env.models import (
-    Catalog,
-    EpisodeCreated,
-    EvaluationResult,
-    Message,
-    RewardConfig,
-    ToolCall,
-    ToolDefinition,
-    TurnResult,
-)
-from labs_env.policies import EpisodeContext, Policy
-
-# --- client (issue 2) ---
-# isort: split
-from labs_env._ratelimit import RateLimitSnapshot
-from labs_env._retry import RetryPolicy
-from labs_env.client import AsyncLabsClient, LabsClient
-from labs_env.models import (
-    BatchEvaluateItem,
-    BatchEvaluateResult,
-    BatchItemResult,
-    CompareResult,
-)
-
-# --- env, registry, wrappers, trajectories (issue 4) ---
-# isort: split
-from labs_env.connect import make_async_client, make_client
-from labs_env.env import LabsEnv
-from labs_env.registration import register_catalog, register_envs
-from labs_env.spaces import AgentAction, MessageHistory, Unicode
-from labs_env.trajectory import JsonlWriter, TrajectoryRecord, TurnRecord, read_trajectories
-from labs_env.wrappers import (
-    DOCUMENTED_CURRICULUM,
-    CurriculumPhase,
-    CurriculumWrapper,
-    ScoreRewardWrapper,
-    SparseFinalScoring,
-    TrajectoryRecorder,
-)
-
-# --- vector env and collection (issue 5) ---
-# isort: split
-from labs_env.collect import (
-    CollectProgress,
-    EpisodeSpec,
-    collect,
-    collect_groups,
-    collect_sync,
-    completed_keys,
-    episode_specs,
-)
-from labs_env.vector import LabsVectorEnv, PerEnv, VectorCurriculumWrapper, VectorStepError
-
-register_envs()
-
-# --- evaluation (issue 6) ---
-# isort: split
-from labs_env.evaluation import (  # noqa: E402 (after register_envs)
+from labs_env.evaluation import (
     CompareOutcome,
     EvalProgress,
     EvalResult,
@@ -91,11 +55,44 @@ from labs_env.evaluation import (  # noqa: E402 (after register_envs)
     compare_policies,
     evaluate_policy,
 )
-from labs_env.policies import (  # noqa: E402
-    OpenAIChatPolicy,
-    RandomPolicy,
-    ScriptedPolicy,
-    load_policy,
+from labs_env.models import (
+    BatchEvaluateItem,
+    BatchEvaluateResult,
+    BatchItemResult,
+    Catalog,
+    CompareResult,
+    EpisodeCreated,
+    EvaluationResult,
+    Message,
+    RewardConfig,
+    ToolCall,
+    ToolDefinition,
+    TurnResult,
+)
+from labs_env.policies import OpenAIChatPolicy, RandomPolicy, ScriptedPolicy, load_policy
+from labs_env.rollout import (
+    CollectProgress,
+    EpisodeContext,
+    EpisodeSpec,
+    JsonlWriter,
+    Policy,
+    TrajectoryRecord,
+    TurnRecord,
+    collect,
+    collect_groups,
+    collect_sync,
+    completed_keys,
+    episode_specs,
+    read_trajectories,
+)
+from labs_env.wrappers import (
+    DOCUMENTED_CURRICULUM,
+    CurriculumPhase,
+    CurriculumWrapper,
+    ScoreRewardWrapper,
+    SparseFinalScoring,
+    TrajectoryRecorder,
+    VectorCurriculumWrapper,
 )
 
 __all__ = [
@@ -174,3 +171,5 @@ __all__ = [
     "read_trajectories",
     "register_catalog",
 ]
+
+register_envs()

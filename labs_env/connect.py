@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from labs_env._secret import API_KEY_ENV, ApiKey
 from labs_env.client import AsyncLabsClient, LabsClient
+from labs_env.client.api_key import API_KEY_ENV, ApiKey
 from labs_env.errors import LabsValidationError
 
 if TYPE_CHECKING:

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from labs_env.errors import LabsValidationError
-from labs_env.evaluation.episodes import RecordLike, as_record, outcome
-from labs_env.trajectory import TrajectoryRecord
+from labs_env.evaluation.outcomes import RecordLike, as_record, outcome
+from labs_env.rollout.trajectory import TrajectoryRecord
 
 __all__ = [
     "dpo_pairs",

@@ -27,6 +27,7 @@ __all__ = [
     "RateLimitError",
     "TurnMismatchError",
     "error_for_status",
+    "is_infrastructure_error",
 ]
 
 
@@ -195,3 +196,30 @@ def error_for_status(
         return InternalServerError(message, status_code=status_code, request_id=request_id)
     cls = _BY_STATUS.get(status_code, APIStatusError)
     return cls(message, status_code=status_code, request_id=request_id)
+
+
+_TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure of the service or the network, not of the caller.
+
+    Infrastructure: connection errors and timeouts, 5xx, 429 after the client's retries, a
+    response of the wrong shape, a lost or expired episode, a duplicated turn. Not: a bad key
+    (401), no access (403), an unknown scenario (404), a rejected request (400), a malformed
+    action, any non-Labs exception (a bug) — those are raised whatever ``on_error`` says.
+    """
+    if isinstance(
+        exc,
+        (
+            APIConnectionError,
+            APIResponseValidationError,
+            TurnMismatchError,
+            EpisodeNotFoundError,
+            EpisodeCompleteError,
+        ),
+    ):
+        return True
+    if isinstance(exc, APIStatusError):
+        return exc.status_code >= 500 or exc.status_code in _TRANSIENT_STATUSES
+    return False

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
-from typing import Any, Literal
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -34,6 +34,7 @@ __all__ = [
     "CompareResult",
     "Conversation",
     "CreateEpisodeRequest",
+    "EncodedMessages",
     "EpisodeCreated",
     "ErrorBody",
     "EvaluateRequest",
@@ -48,6 +49,7 @@ __all__ = [
     "ToolCall",
     "ToolDefinition",
     "TurnResult",
+    "encode_message",
 ]
 
 MAX_MESSAGE_CHARS = 10_000
@@ -93,6 +95,77 @@ class Message(_Request):
     role: Literal["user", "assistant", "system"]
     content: str = Field(max_length=MAX_MESSAGE_CHARS)
     tool_calls: list[ToolCall] | None = None
+
+
+_encode_message = Message.__pydantic_serializer__.to_json
+
+
+def encode_message(message: Message) -> bytes:
+    """One message's JSON exactly as a request model encodes it inside a body."""
+    return _encode_message(message, exclude_none=True)
+
+
+class EncodedMessages(Sequence[Message]):
+    """Validated messages together with their JSON, as a request body's ``messages`` holds it.
+
+    An episode's history only grows, and a message's JSON never changes: an episode keeps its
+    history as one of these and a turn costs the new message's encoding, not the whole
+    conversation's re-validation and re-encoding. Immutable; :meth:`extended` returns a new
+    one. The clients send :attr:`json` as is.
+
+    Example:
+        >>> history = EncodedMessages([Message(role="user", content="Hi")])
+        >>> history.extended(Message(role="assistant", content="Hello")).json
+        b'[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"}]'
+    """
+
+    __slots__ = ("_json", "_messages")
+
+    def __init__(self, messages: Iterable[Message] = ()) -> None:
+        items = tuple(messages)
+        for index, message in enumerate(items):
+            if not isinstance(message, Message):
+                raise TypeError(
+                    f"EncodedMessages holds Message objects; item {index} is "
+                    f"{type(message).__name__}"
+                )
+        self._messages = items
+        self._json = b"[" + b",".join(map(encode_message, items)) + b"]"
+
+    @property
+    def json(self) -> bytes:
+        """The JSON array of the messages, exactly as the request models encode it."""
+        return self._json
+
+    def extended(self, *messages: Message) -> EncodedMessages:
+        """These messages followed by ``messages`` (only the new ones are encoded)."""
+        extra = EncodedMessages(messages)
+        if not self._messages:
+            return extra
+        if not messages:
+            return self
+        joined = EncodedMessages.__new__(EncodedMessages)
+        joined._messages = self._messages + extra._messages
+        joined._json = self._json[:-1] + b"," + extra._json[1:]
+        return joined
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    @overload
+    def __getitem__(self, index: int) -> Message: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Message, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Message | tuple[Message, ...]:
+        return self._messages[index]
+
+    def __iter__(self) -> Iterator[Message]:
+        return iter(self._messages)
+
+    def __repr__(self) -> str:
+        return f"EncodedMessages({list(self._messages)!r})"
 
 
 class ToolDefinition(_Response):

@@ -7,6 +7,6 @@ tests of retry behaviour run in milliseconds without patching private functions.
 
 from __future__ import annotations
 
-from labs_env._retry import instant_retries
+from labs_env.client.retry import instant_retries
 
 __all__ = ["instant_retries"]

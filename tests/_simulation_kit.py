@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from labs_env.models import Message
-from labs_env.policies.base import Action, EpisodeContext
+from labs_env.rollout.actions import action_to_message
+from labs_env.rollout.policy import Action, EpisodeContext
 from labs_env.server.simulation import ScenarioSpec, ScoreResult, Simulator
-from labs_env.tool_calls import action_to_message
 
 PolicyFn = Callable[[Sequence[Mapping[str, Any]], EpisodeContext], Action]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from labs_env.cli import main
-from labs_env.trajectory import read_trajectories
+from labs_env.rollout.trajectory import read_trajectories
 
 DECIDE = ["--collection", "insurance-claims", "--scenario", "storm-roof-decision"]
 

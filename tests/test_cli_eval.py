@@ -11,7 +11,7 @@ import pytest
 from _fake_chat import fake_chat_server
 
 from labs_env.cli import main
-from labs_env.trajectory import read_trajectories
+from labs_env.rollout.trajectory import read_trajectories
 
 TALK = ["--collection", "insurance-claims", "--scenario", "delayed-claim-call"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from labs_env.cli import main
-from labs_env.trajectory import JsonlWriter, TrajectoryRecord, TurnRecord
+from labs_env.rollout.trajectory import JsonlWriter, TrajectoryRecord, TurnRecord
 
 
 def _write(path: Path) -> None:

@@ -11,9 +11,10 @@ import pytest
 from labs_env.cli import main
 from labs_env.cli._common import parse_reward_config
 from labs_env.connect import make_local_client
-from labs_env.env import LabsEnv
-from labs_env.policies import call_policy, load_policy
-from labs_env.trajectory import JsonlWriter, TrajectoryRecord, read_trajectories
+from labs_env.envs.env import LabsEnv
+from labs_env.policies import load_policy
+from labs_env.rollout.policy import call_policy
+from labs_env.rollout.trajectory import JsonlWriter, TrajectoryRecord, read_trajectories
 from labs_env.wrappers import TrajectoryRecorder
 
 COLLECTION = "insurance-claims"

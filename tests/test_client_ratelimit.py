@@ -10,7 +10,7 @@ import time
 
 from _client_fakes import MESSAGES, TURN, Script, call, make_client, ok
 
-from labs_env._ratelimit import FlowControl
+from labs_env.client.flow_control import FlowControl
 from labs_env.testing import instant_retries
 
 T0 = 1_000_000_000.0  # a fixed "now" in epoch seconds

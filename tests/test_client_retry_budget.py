@@ -9,7 +9,7 @@ import pytest
 from _client_fakes import CREATED, KEY, Script, call, error, make_client, ok
 
 from labs_env import AsyncLabsClient, InternalServerError, LabsValidationError, RetryPolicy
-from labs_env._retry import RetryBudget
+from labs_env.client.retry import RetryBudget
 from labs_env.testing import instant_retries
 
 

@@ -10,7 +10,7 @@ import pytest
 from _client_fakes import KEY, MESSAGES, TURN, Script, call, error, make_client, ok
 
 from labs_env import AsyncLabsClient, LabsClient, LabsValidationError
-from labs_env._secret import ApiKey
+from labs_env.client.api_key import ApiKey
 from labs_env.testing import instant_retries
 
 

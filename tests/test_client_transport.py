@@ -21,7 +21,7 @@ from labs_env import (
     LabsClient,
     LabsValidationError,
 )
-from labs_env._http import ConnectionPool
+from labs_env.client.connection_pool import ConnectionPool
 from labs_env.testing import instant_retries
 
 

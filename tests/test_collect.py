@@ -10,7 +10,7 @@ import pytest
 from _vector_kit import ASK, COLLECTION, DECIDE, TALK, ScriptedTransport, async_client
 
 from labs_env import APIConnectionError, TrajectoryRecord
-from labs_env.collect import (
+from labs_env.rollout.collection import (
     CollectProgress,
     EpisodeSpec,
     collect,
@@ -19,7 +19,7 @@ from labs_env.collect import (
     completed_keys,
     episode_specs,
 )
-from labs_env.policies.base import EpisodeContext
+from labs_env.rollout.policy import EpisodeContext
 
 
 def ask(history: Any, context: EpisodeContext) -> str:

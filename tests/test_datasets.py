@@ -18,7 +18,7 @@ from labs_env.datasets import (
     write_jsonl,
 )
 from labs_env.errors import LabsValidationError
-from labs_env.trajectory import JsonlWriter, TrajectoryRecord, TurnRecord, read_trajectories
+from labs_env.rollout.trajectory import JsonlWriter, TrajectoryRecord, TurnRecord, read_trajectories
 
 OPENING = {"role": "user", "content": "Hi, my kettle broke."}
 

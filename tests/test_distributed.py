@@ -20,7 +20,6 @@ import ray
 
 from labs_env import TrajectoryRecord
 from labs_env.cli import main
-from labs_env.collect import collect_sync, episode_specs
 from labs_env.distributed import (
     RayCollector,
     acollect_ray,
@@ -30,11 +29,12 @@ from labs_env.distributed import (
 )
 from labs_env.errors import LabsValidationError
 from labs_env.policies import OpenAIChatPolicy, ScriptedPolicy
-from labs_env.policies.base import EpisodeContext
+from labs_env.rollout.collection import collect_sync, episode_specs
+from labs_env.rollout.policy import EpisodeContext
+from labs_env.rollout.trajectory import read_trajectories
 from labs_env.server import DEMO_API_KEY, LabsServer, ServerConfig, run_in_thread
 from labs_env.server.accounts import Account, demo_account
 from labs_env.server.wire import Response
-from labs_env.trajectory import read_trajectories
 
 # The workers cannot import this test module: ship its functions by value.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -270,6 +270,6 @@ def test_duplicate_spec_keys_are_refused() -> None:
 
 
 def test_importing_labs_env_does_not_import_ray() -> None:
-    code = "import sys, labs_env, labs_env.collect; print('ray' in sys.modules)"
+    code = "import sys, labs_env, labs_env.rollout.collection; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -9,16 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from labs_env.episode import (
-    Episode,
-    coerce_reward_config,
-    draw_episode_seed,
-    draw_scenario,
-    end_flags,
-    flatten_scores,
-)
 from labs_env.errors import LabsValidationError, TurnMismatchError
 from labs_env.models import EpisodeCreated, Message, RewardConfig, ToolCall, TurnResult
+from labs_env.rollout.episode import Episode, end_flags, flatten_scores
+from labs_env.rollout.planning import coerce_reward_config, draw_episode_seed, draw_scenario
 
 TOOLS = [
     {
@@ -321,7 +315,7 @@ def test_helpers() -> None:
 
 
 def test_plan_episode_draws_and_applies_options() -> None:
-    from labs_env.planning import plan_episode, scenario_choice
+    from labs_env.rollout.planning import plan_episode, scenario_choice
 
     def plan(seed: int, **kwargs: Any) -> Any:
         base: dict[str, Any] = {
@@ -361,7 +355,7 @@ def test_plan_episode_draws_and_applies_options() -> None:
 
 
 def test_turn_body_from_the_episode_encoding_is_the_request_models_bytes() -> None:
-    from labs_env._requests import submit_turn_spec
+    from labs_env.client.requests import submit_turn_spec
     from labs_env.models import SubmitTurnRequest
 
     episode = make_episode(reward_config=RewardConfig(quality_weights={"discovery": 1.0}))
@@ -380,13 +374,16 @@ def test_turn_body_from_the_episode_encoding_is_the_request_models_bytes() -> No
         episode.apply(turn_result(turn))
 
 
-def test_an_edited_turn_list_is_encoded_from_its_contents() -> None:
-    from labs_env._requests import submit_turn_spec
+def test_a_built_turn_is_immutable_and_an_edited_copy_is_encoded_from_its_contents() -> None:
+    from labs_env.client.requests import submit_turn_spec
 
     episode = make_episode()
     messages = episode.build_turn("hello")
-    messages[-1] = Message(role="assistant", content="edited")
-    body = submit_turn_spec("ep_1", messages, None).body
+    with pytest.raises(TypeError):
+        messages[-1] = Message(role="assistant", content="edited")  # type: ignore[index]
+    edited = list(messages)
+    edited[-1] = Message(role="assistant", content="edited")
+    body = submit_turn_spec("ep_1", edited, None).body
     assert body is not None and b"edited" in body and b"hello" not in body
-    messages.append(Message(role="assistant", content="more"))
-    assert b"more" in (submit_turn_spec("ep_1", messages, None).body or b"")
+    edited.append(Message(role="assistant", content="more"))
+    assert b"more" in (submit_turn_spec("ep_1", edited, None).body or b"")

@@ -13,10 +13,11 @@ from _fake_chat import fake_chat_server
 
 from labs_env.connect import make_local_client
 from labs_env.datasets import dpo_pairs, grpo_groups, sft_examples
-from labs_env.env import LabsEnv
+from labs_env.envs.env import LabsEnv
 from labs_env.evaluation import StatsOptions, compare, render_markdown, summarize
-from labs_env.policies import call_policy, load_policy
-from labs_env.trajectory import TrajectoryRecord, read_trajectories
+from labs_env.policies import load_policy
+from labs_env.rollout.policy import call_policy
+from labs_env.rollout.trajectory import TrajectoryRecord, read_trajectories
 from labs_env.wrappers import TrajectoryRecorder
 
 EPISODES = 6

@@ -20,9 +20,10 @@ from labs_env.evaluation import (
     resolve_scenarios,
 )
 from labs_env.models import Catalog
-from labs_env.policies import EpisodeContext, ScriptedPolicy
+from labs_env.policies import ScriptedPolicy
+from labs_env.rollout.policy import EpisodeContext
+from labs_env.rollout.trajectory import read_trajectories
 from labs_env.server import FaultConfig, LabsServer, ServerConfig
-from labs_env.trajectory import read_trajectories
 
 TALK = "insurance-claims/delayed-claim-call"
 DECIDE = "insurance-claims/storm-roof-decision"

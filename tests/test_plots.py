@@ -10,7 +10,7 @@ import pytest
 
 from labs_env.errors import LabsValidationError
 from labs_env.evaluation.plots import PLOT_FILES, write_plots
-from labs_env.trajectory import TrajectoryRecord, TurnRecord
+from labs_env.rollout.trajectory import TrajectoryRecord, TurnRecord
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -14,23 +14,15 @@ from typing import Any
 import pytest
 from _fake_chat import FakeChatServer, fake_chat_server
 
-from labs_env._jsonschema import schema_problems
 from labs_env.errors import LabsValidationError
+from labs_env.json_schema import schema_problems
 from labs_env.models import ToolDefinition
-from labs_env.policies import (
-    ChatCompletionError,
-    EpisodeContext,
-    OpenAIChatPolicy,
-    RandomPolicy,
-    acall_policy,
-    call_policy,
-    is_async_policy,
-    load_policy,
-)
+from labs_env.policies import ChatCompletionError, OpenAIChatPolicy, RandomPolicy, load_policy
 from labs_env.policies._schema_sample import sample_from_schema
 from labs_env.policies.scripted import ScriptedPolicy
+from labs_env.rollout.actions import action_to_message
+from labs_env.rollout.policy import EpisodeContext, acall_policy, call_policy, is_async_policy
 from labs_env.testing import instant_retries
-from labs_env.tool_calls import action_to_message
 
 KEY = "sk-test-SECRET-0123456789"
 ARTIFACT_SCHEMA = {

@@ -14,17 +14,17 @@ from gymnasium.wrappers.vector import RecordEpisodeStatistics as VectorEpisodeSt
 
 import labs_env
 from labs_env import LabsEnv, register_catalog
-from labs_env.registration import scenario_env_id
-from labs_env.spaces import AgentAction, MessageHistory
+from labs_env.envs.registration import scenario_env_id
+from labs_env.envs.spaces import AgentAction, MessageHistory
 
 QUESTION = "Could you tell me what happened?"
 
 
 def test_importing_registers_labs_v0() -> None:
     spec = gym.spec("Labs-v0")
-    assert spec.entry_point == "labs_env.env:LabsEnv"
+    assert spec.entry_point == "labs_env.envs.env:LabsEnv"
     assert spec.nondeterministic is True
-    assert spec.vector_entry_point == "labs_env.vector:LabsVectorEnv"
+    assert spec.vector_entry_point == "labs_env.envs.vector_env:LabsVectorEnv"
     labs_env.register_envs()  # idempotent
 
 

@@ -14,7 +14,7 @@ from gymnasium.vector.utils import (
     iterate,
 )
 
-from labs_env.spaces import AgentAction, MessageHistory, Unicode
+from labs_env.envs.spaces import AgentAction, MessageHistory, Unicode
 
 PROSE = "Hello, world! Could you tell me the claim number (it's urgent)? Ça va."
 

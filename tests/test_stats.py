@@ -22,7 +22,7 @@ from labs_env.evaluation import (
     summarize,
     win_tie_loss,
 )
-from labs_env.trajectory import TrajectoryRecord, TurnRecord
+from labs_env.rollout.trajectory import TrajectoryRecord, TurnRecord
 
 TRUE_MEAN = 2 / 7  # Beta(2, 5): skewed and bounded like many reward distributions
 

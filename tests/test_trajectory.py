@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from labs_env import __version__
-from labs_env.trajectory import (
+from labs_env.rollout.trajectory import (
     JsonlWriter,
     TrajectoryRecord,
     TurnRecord,

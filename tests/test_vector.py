@@ -17,8 +17,8 @@ from gymnasium.vector import AutoresetMode
 import labs_env
 from labs_env import LabsEnv, LabsValidationError
 from labs_env.connect import make_local_client
+from labs_env.envs import LabsVectorEnv, PerEnv
 from labs_env.server import LabsServer
-from labs_env.vector import LabsVectorEnv, PerEnv
 
 DISCOVERY = {"quality_weights": {"discovery": 1.0}, "skip_safety_gate": True}
 

@@ -6,9 +6,9 @@ from _server_kit import fake_server
 from _vector_kit import ScriptedTransport, async_client, for_episode
 from gymnasium.vector import AutoresetMode
 
+from labs_env.envs import LabsVectorEnv
 from labs_env.server import LocalTransport
-from labs_env.vector import LabsVectorEnv, VectorCurriculumWrapper
-from labs_env.wrappers import CurriculumPhase
+from labs_env.wrappers import CurriculumPhase, VectorCurriculumWrapper
 
 EASY = {"quality_weights": {"discovery": 1.0}, "skip_safety_gate": True}
 

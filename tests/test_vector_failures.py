@@ -19,9 +19,9 @@ from _vector_kit import (
 from gymnasium.vector import AutoresetMode
 
 from labs_env import AsyncLabsClient, NotFoundError, read_trajectories
+from labs_env.envs import LabsVectorEnv, VectorStepError
 from labs_env.server import DEMO_API_KEY, LabsServer, run_in_thread
 from labs_env.testing import instant_retries
-from labs_env.vector import LabsVectorEnv, VectorStepError
 
 
 def scripted_venv(num_envs: int = 3, **kwargs: object) -> tuple[LabsVectorEnv, ScriptedTransport]:

@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from labs_env._secret import API_KEY_ENV
 from labs_env.client import LabsClient
+from labs_env.client.api_key import API_KEY_ENV
 from labs_env.connect import make_client, make_local_client
-from labs_env.episode import coerce_reward_config
 from labs_env.errors import LabsValidationError
 from labs_env.models import RewardConfig
-from labs_env.wrappers.curriculum import DOCUMENTED_CURRICULUM
+from labs_env.rollout.planning import coerce_reward_config
+from labs_env.wrappers.curriculum_schedule import DOCUMENTED_CURRICULUM
 
 __all__ = [
     "NAMED_REWARD_CONFIGS",

@@ -39,9 +39,9 @@ from labs_env.cli.eval import (
     scenario_list,
 )
 from labs_env.client import AsyncLabsClient
-from labs_env.evaluation.harness import aclose_policy
-from labs_env.evaluation.pairwise import CompareOutcome, acompare_policies
+from labs_env.evaluation.comparison import CompareOutcome, acompare_policies
 from labs_env.evaluation.progress import EvalProgress
+from labs_env.rollout.policy import aclose_policy
 
 __all__ = ["register"]
 

@@ -16,9 +16,9 @@ from typing import Any, TextIO
 from labs_env.cli._common import format_table
 from labs_env.cli._progress import ProgressBar
 from labs_env.connect import make_local_client
-from labs_env.env import LabsEnv
+from labs_env.envs.env import LabsEnv
 from labs_env.models import MAX_TURNS
-from labs_env.policies.calling import call_policy
+from labs_env.rollout.policy import call_policy
 
 __all__ = ["ScenarioResult", "register", "run_demo"]
 

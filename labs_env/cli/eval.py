@@ -26,7 +26,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from labs_env._loop import run_sync
 from labs_env.cli._common import (
     add_service_arguments,
     add_service_command,
@@ -41,13 +40,10 @@ from labs_env.cli._progress import ProgressBar
 from labs_env.client import AsyncLabsClient
 from labs_env.connect import make_async_client, make_local_async_client
 from labs_env.errors import LabsValidationError
-from labs_env.evaluation.harness import (
-    EvalResult,
-    aclose_policy,
-    aevaluate_policy,
-    resolve_scenarios,
-)
+from labs_env.evaluation.harness import EvalResult, aevaluate_policy, resolve_scenarios
 from labs_env.evaluation.progress import EvalProgress
+from labs_env.rollout.event_loop import run_sync
+from labs_env.rollout.policy import aclose_policy
 
 __all__ = ["register"]
 

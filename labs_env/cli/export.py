@@ -18,7 +18,7 @@ from typing import Any
 
 from labs_env.datasets import dpo_pairs, grpo_groups, sft_examples, to_hf_dataset, write_jsonl
 from labs_env.errors import LabsValidationError
-from labs_env.trajectory import TrajectoryRecord, read_trajectories
+from labs_env.rollout.trajectory import TrajectoryRecord, read_trajectories
 
 __all__ = ["register", "run_export"]
 

@@ -1,6 +1,6 @@
 """Distributed rollout collection on Ray: ``pip install "labs-env[ray]"``.
 
-K Ray actors each run the asyncio episode loop of :func:`labs_env.collect.collect` with their
+K Ray actors each run the asyncio episode loop of :func:`labs_env.collect` with their
 own pooled client, fed by the driver from one queue of episode specs; records stream back to
 the driver as episodes finish. One shared rate limiter (a Ray actor) keeps all actors under
 the key's quota. See :class:`RayCollector` and :func:`collect_ray`.
@@ -8,7 +8,7 @@ the key's quota. See :class:`RayCollector` and :func:`collect_ray`.
 Importing :mod:`labs_env` never imports Ray; importing this package does.
 
 Example:
-    >>> from labs_env.collect import episode_specs
+    >>> from labs_env import episode_specs
     >>> from labs_env.distributed import collect_ray
     >>> specs = episode_specs("insurance-claims", "delayed-claim-call", episodes=32)
     >>> records = list(collect_ray("scripted", specs, workers=2))  # doctest: +SKIP

@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from labs_env._collect_specs import EpisodeSpec
-from labs_env.collect import CollectProgress
-from labs_env.trajectory import TrajectoryRecord
+from labs_env.rollout.collection import CollectProgress
+from labs_env.rollout.specs import EpisodeSpec
+from labs_env.rollout.trajectory import TrajectoryRecord
 
 __all__ = ["RayCollectStats", "Slot", "Tally", "lost_record"]
 

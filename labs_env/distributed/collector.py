@@ -4,7 +4,7 @@
 the shared :class:`~labs_env.distributed.quota.QuotaBucket`), keeps ``concurrency_per_worker``
 episodes in flight on each, and yields every finished episode's
 :class:`~labs_env.TrajectoryRecord` as it arrives: the same records and JSONL as
-:func:`labs_env.collect.collect` on one machine.
+:func:`labs_env.collect` on one machine.
 
 Fault tolerance: the driver knows which specs each actor is playing. When an actor dies
 (killed, out of memory, node lost), its unfinished episodes go back to the front of the queue
@@ -26,10 +26,8 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError, TaskCancelledError
 
-from labs_env._collect_specs import EpisodeSpec
-from labs_env._ratelimit import RateLimitSnapshot
-from labs_env._secret import API_KEY_ENV, ApiKey
-from labs_env.collect import CollectProgress
+from labs_env.client.api_key import API_KEY_ENV, ApiKey
+from labs_env.client.flow_control import RateLimitSnapshot
 from labs_env.connect import is_embedded
 from labs_env.distributed._bookkeeping import RayCollectStats, Slot, Tally, lost_record
 from labs_env.distributed.placement import (
@@ -43,7 +41,9 @@ from labs_env.distributed.quota import QuotaBucket
 from labs_env.distributed.worker import RolloutWorker, WorkerSettings, key_digest
 from labs_env.errors import LabsValidationError
 from labs_env.policies import load_policy
-from labs_env.trajectory import JsonlWriter, TrajectoryRecord
+from labs_env.rollout.collection import CollectProgress
+from labs_env.rollout.specs import EpisodeSpec
+from labs_env.rollout.trajectory import JsonlWriter, TrajectoryRecord
 
 __all__ = ["DEFAULT_ACTOR_OPTIONS", "RayCollector"]
 
@@ -82,12 +82,12 @@ class RayCollector:
         max_attempts: plays of one spec lost to dead actors before it is given up (as an
             error record).
         score_turns, validate_tool_calls, max_turns, sync_policy: as for
-            :func:`labs_env.collect.collect`.
+            :func:`labs_env.collect`.
         client_options: extra :class:`~labs_env.AsyncLabsClient` arguments for the workers.
         init_options: extra ``ray.init`` arguments when this collector starts Ray.
 
     Example:
-        >>> from labs_env.collect import episode_specs
+        >>> from labs_env import episode_specs
         >>> from labs_env.distributed import RayCollector
         >>> specs = episode_specs("insurance-claims", "delayed-claim-call", episodes=64)
         >>> with RayCollector(lambda h, c: "Hello!", workers=2) as collector:  # doctest: +SKIP
@@ -282,12 +282,12 @@ class RayCollector:
         """Play every spec once; yield each record as it arrives (completion order).
 
         Args:
-            specs: what to play (see :func:`labs_env.collect.episode_specs`); keys must be
+            specs: what to play (see :func:`labs_env.episode_specs`); keys must be
                 unique (they identify episodes across actor losses).
             group_size: play each spec ``k`` times as a GRPO group (as in ``collect``).
             output: also append each record to this JSONL file (or :class:`JsonlWriter`)
                 as soon as it arrives.
-            progress: called with a :class:`~labs_env.collect.CollectProgress` per record.
+            progress: called with a :class:`~labs_env.CollectProgress` per record.
 
         Stopping early (``break``, an exception): call ``close()`` on the iterator (or the
         collector) to terminate the episodes still in play.

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labs_env.errors import LabsValidationError
-from labs_env.policies.base import Action, EpisodeContext
+from labs_env.rollout.policy import Action, EpisodeContext
 
 __all__ = [
     "BrokerPolicy",
@@ -168,7 +168,7 @@ class BrokerPolicy:
 
 def serve_batch(place: DriverPolicy, requests: list[PolicyRequest]) -> list[PolicyAnswer]:
     """Compute the driver-side actions of one batch (errors become answers, not crashes)."""
-    from labs_env.policies.calling import call_policy
+    from labs_env.rollout.policy import call_policy
 
     if place.batch_policy is not None:
         try:

@@ -1,7 +1,8 @@
 """One rate limit for the whole cluster: the token bucket lives in one Ray actor.
 
 The service limits requests per API key, not per process. :class:`QuotaBucket` (a Ray actor)
-holds the pure pacing state of :class:`~labs_env._ratelimit.FlowControl` for every worker; each
+holds the pure pacing state of :class:`~labs_env.client.flow_control.FlowControl` for every
+worker; each
 worker's :class:`~labs_env.AsyncLabsClient` is built with a :class:`SharedFlowControl` as its
 ``flow_control``, which asks the bucket for a reservation before each request and feeds it the
 ``X-RateLimit-*`` / ``Retry-After`` headers of each response. So K workers together spread the
@@ -23,8 +24,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from labs_env._ratelimit import AsyncFlowControl, FlowControl, RateLimitSnapshot
-from labs_env._retry import sleep_async
+from labs_env.client.flow_control import AsyncFlowControl, FlowControl, RateLimitSnapshot
+from labs_env.client.retry import sleep_async
 
 __all__ = ["QuotaBucket", "SharedFlowControl", "quota_headers"]
 
@@ -52,7 +53,8 @@ class QuotaBucket:
     :meth:`release` so its unanswered requests stop counting as in flight.
 
     Args:
-        probe_in_flight, burst, max_block: as for :class:`~labs_env._ratelimit.FlowControl`.
+        probe_in_flight, burst, max_block: as for
+            :class:`~labs_env.client.flow_control.FlowControl`.
     """
 
     def __init__(self, *, probe_in_flight: int = 4, burst: int = 4, max_block: float = 60.0):

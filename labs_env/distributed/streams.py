@@ -7,12 +7,12 @@ import os
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable
 from typing import Any
 
-from labs_env._collect_specs import EpisodeSpec
 from labs_env.client import AsyncLabsClient
-from labs_env.collect import CollectProgress
 from labs_env.connect import LOCAL_BASE_URL
 from labs_env.distributed.collector import RayCollector
-from labs_env.trajectory import JsonlWriter, TrajectoryRecord
+from labs_env.rollout.collection import CollectProgress
+from labs_env.rollout.specs import EpisodeSpec
+from labs_env.rollout.trajectory import JsonlWriter, TrajectoryRecord
 
 __all__ = ["acollect_ray", "acollect_ray_with_client", "collect_ray"]
 
@@ -31,7 +31,7 @@ def collect_ray(
     each record as it arrives, then stop the actors.
 
     Example:
-        >>> from labs_env.collect import episode_specs
+        >>> from labs_env import episode_specs
         >>> from labs_env.distributed import collect_ray
         >>> specs = episode_specs("insurance-claims", "delayed-claim-call", episodes=32)
         >>> for record in collect_ray("scripted", specs, workers=2):  # doctest: +SKIP

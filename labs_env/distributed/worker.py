@@ -2,7 +2,7 @@
 
 Each :class:`RolloutWorker` (an async Ray actor) owns one pooled
 :class:`~labs_env.AsyncLabsClient` and plays at most ``concurrency`` episodes at once with the
-same episode loop as :func:`labs_env.collect.collect`; each :meth:`RolloutWorker.play` call
+same episode loop as :func:`labs_env.collect`; each :meth:`RolloutWorker.play` call
 returns that episode's :class:`~labs_env.TrajectoryRecord`. The driver decides what each
 worker plays (and re-queues what a lost worker was playing), so a worker holds no state the
 run depends on: a restarted worker simply takes new episodes.
@@ -18,16 +18,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from labs_env._collect_specs import EpisodeSpec
-from labs_env._driver import EpisodeDriver
-from labs_env._secret import API_KEY_ENV, ApiKey
 from labs_env.client import AsyncLabsClient
-from labs_env.collect import EpisodeFailed, EpisodeRun, Lane
+from labs_env.client.api_key import API_KEY_ENV, ApiKey
 from labs_env.connect import make_async_client, make_local_async_client
 from labs_env.distributed.placement import BrokerPolicy, DriverPolicy, WorkerPolicy
 from labs_env.distributed.quota import SharedFlowControl
 from labs_env.errors import LabsValidationError
-from labs_env.trajectory import TrajectoryRecord
+from labs_env.rollout.collection import EpisodeFailed, EpisodeRun, Lane
+from labs_env.rollout.driver import EpisodeDriver
+from labs_env.rollout.specs import EpisodeSpec
+from labs_env.rollout.trajectory import TrajectoryRecord
 
 __all__ = ["RolloutWorker", "WorkerSettings", "key_digest"]
 
@@ -41,7 +41,7 @@ class WorkerSettings:
         base_url: the service URL (``None``: the client's default).
         concurrency: episodes in flight per worker.
         score_turns, validate_tool_calls, max_turns, sync_policy: as for
-            :func:`labs_env.collect.collect`.
+            :func:`labs_env.collect`.
         client_options: extra :class:`~labs_env.AsyncLabsClient` arguments (``timeout``, ...).
         key_digest: :func:`key_digest` of the driver's key: a worker whose own
             ``$LABS_API_KEY`` differs refuses to play (the key itself is never sent).
@@ -203,7 +203,7 @@ class RolloutWorker:
             await driver.catalog()  # descriptions and turn limits for the policy's context
         executor = None
         if settings.sync_policy == "thread":
-            from labs_env.policies.calling import is_async_policy
+            from labs_env.rollout.policy import is_async_policy
 
             if not is_async_policy(self._policy):
                 import concurrent.futures

@@ -1,23 +1,23 @@
 """Evaluation: statistics, summaries, paired comparisons, reports and plots.
 
 The reward of an episode is the reward of its final turn (the service scores the whole
-conversation at every turn); see :mod:`labs_env.evaluation.episodes`.
+conversation at every turn); see :mod:`labs_env.evaluation.outcomes`.
 """
 
-from labs_env.evaluation.compare import compare, pair_outcomes
-from labs_env.evaluation.episodes import EpisodeOutcome, as_record, outcome, outcomes
+from labs_env.evaluation.comparison import (
+    CompareOutcome,
+    acompare_policies,
+    compare_policies,
+    service_compare,
+)
 from labs_env.evaluation.harness import (
     EvalResult,
     aevaluate_policy,
     evaluate_policy,
     resolve_scenarios,
 )
-from labs_env.evaluation.pairwise import (
-    CompareOutcome,
-    acompare_policies,
-    compare_policies,
-    service_compare,
-)
+from labs_env.evaluation.outcomes import EpisodeOutcome, as_record, outcome, outcomes
+from labs_env.evaluation.pairwise import compare, pair_outcomes
 from labs_env.evaluation.progress import EvalProgress
 from labs_env.evaluation.report import render_compare_markdown, render_markdown
 from labs_env.evaluation.stats import (

@@ -1,6 +1,6 @@
 """``evaluate_policy``: run a policy over scenarios and seeds, write trajectories and a report.
 
-Built on the independent-episode collection API (:mod:`labs_env.collect`): many episodes run
+Built on the independent-episode collection API (:func:`labs_env.collect`): many episodes run
 concurrently, each at its own pace, up to ``concurrency`` at a time. Each finished episode is
 appended to ``trajectories.jsonl`` (or ``errors.jsonl`` when an infrastructure failure cut it
 short) as soon as it ends, so an interrupted run loses at most the episodes in flight.
@@ -25,11 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from labs_env._loop import run_sync
 from labs_env.client import AsyncLabsClient
-from labs_env.collect import EpisodeSpec, collect, episode_specs
 from labs_env.connect import make_async_client
-from labs_env.episode import coerce_reward_config
 from labs_env.errors import LabsValidationError
 from labs_env.evaluation.progress import EvalProgress
 from labs_env.evaluation.report import render_markdown
@@ -38,7 +35,10 @@ from labs_env.evaluation.scenarios import ScenarioRef, normalise_scenarios, reso
 from labs_env.evaluation.summary import StatsOptions, summarize
 from labs_env.models import RewardConfig
 from labs_env.policies import load_policy
-from labs_env.trajectory import JsonlWriter
+from labs_env.rollout.collection import EpisodeSpec, collect, episode_specs
+from labs_env.rollout.event_loop import run_sync
+from labs_env.rollout.planning import coerce_reward_config
+from labs_env.rollout.trajectory import JsonlWriter
 
 __all__ = [
     "EvalResult",
@@ -175,7 +175,7 @@ async def aevaluate_policy(
             :func:`~labs_env.policies.load_policy` (``"scripted"``, ``"random"``, ...).
         scenarios: ``"collection/scenario"`` strings or pairs.
         episodes: episodes per scenario. Episode ``i`` of every scenario is played with
-            ``config.seed = seed + i`` (:func:`~labs_env.collect.episode_specs`): two policies
+            ``config.seed = seed + i`` (:func:`~labs_env.episode_specs`): two policies
             run with the same ``seed`` are paired episode by episode, and raising
             ``episodes`` on a rerun extends the run.
         seed: the run's seed.
@@ -191,7 +191,7 @@ async def aevaluate_policy(
         plots_dir: also draw the PNG charts there (needs matplotlib).
         stats: interval options for the summary.
         fsync: make each record durable before going on (off only for throwaway runs).
-        sync_policy: how a sync policy is called (see :func:`~labs_env.collect.collect`):
+        sync_policy: how a sync policy is called (see :func:`~labs_env.collect`):
             ``"thread"`` or ``"inline"``; default inline for the built-in scripted and random
             baselines (pure CPU), a thread pool otherwise.
         backend: ``"local"`` (this process) or ``"ray"``: ``workers`` Ray actors share the
@@ -289,7 +289,7 @@ async def _collect_into(
     fsync: bool,
     ray_options: tuple[int, str | None] | None = None,
 ) -> None:
-    """Play ``specs`` with :func:`~labs_env.collect.collect` (or on Ray with ``ray_options``
+    """Play ``specs`` with :func:`~labs_env.collect` (or on Ray with ``ray_options``
     = ``(workers, address)``); append each record as it ends."""
     results = JsonlWriter(run.trajectories, fsync=fsync)
     errors: JsonlWriter | None = None  # created at the first failure

@@ -1,310 +1,116 @@
-"""``compare_policies``: two policies on the same scenarios and seeds, compared pair by pair.
+"""Paired comparison of two policies run on the same scenarios and seeds.
 
-Each policy is evaluated by :func:`~labs_env.evaluation.harness.aevaluate_policy` into its
-own subdirectory (``a/`` and ``b/``, each resumable), then episodes are paired by scenario and
-seed (:func:`~labs_env.evaluation.compare`): the mean paired difference with a
-paired-bootstrap interval, win/tie/loss counts, per-dimension differences. Optionally the
-service's ``/compare`` judges each pair of final transcripts, and its winner counts are
-reported next to ours.
-
-Files in ``out_dir``: ``a/`` and ``b/`` (see :mod:`labs_env.evaluation.run_dir`),
-``compare.json``, ``compare.md`` and, with ``service_compare``, ``service_compare.jsonl``
-(one line per judged pair; failed calls are counted, never judged).
+Episodes are paired by ``(collection, scenario, seed)``; when a key occurs several times on a
+side, the k-th episode of A is paired with the k-th of B. Episodes without a seed, without a
+partner, or with an error on either side are counted but not compared. The difference is
+A minus B: positive means A scored higher.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from labs_env._loop import run_sync
-from labs_env.client import AsyncLabsClient
-from labs_env.connect import make_async_client
-from labs_env.errors import APIError
-from labs_env.evaluation.compare import compare, pair_outcomes
-from labs_env.evaluation.episodes import EpisodeOutcome, outcomes
-from labs_env.evaluation.harness import EvalResult, ScenarioRef, aevaluate_policy, released
-from labs_env.evaluation.progress import EvalProgress
-from labs_env.evaluation.report import render_compare_markdown
-from labs_env.evaluation.run_dir import RunDir
-from labs_env.evaluation.scoring import wire_messages
-from labs_env.evaluation.summary import StatsOptions
-from labs_env.models import RewardConfig
-from labs_env.trajectory import TrajectoryRecord
+from labs_env.evaluation.outcomes import EpisodeOutcome, RecordLike, outcomes
+from labs_env.evaluation.stats import paired_bootstrap_diff, win_tie_loss
+from labs_env.evaluation.summary import REWARD_DEFINITION, StatsOptions
 
-__all__ = ["CompareOutcome", "acompare_policies", "compare_policies", "service_compare"]
+__all__ = ["COMPARE_SCHEMA", "compare", "pair_outcomes"]
+
+COMPARE_SCHEMA = "labs_env.evaluation.compare/1"
+
+Pair = tuple[EpisodeOutcome, EpisodeOutcome]
 
 
-@dataclass(frozen=True)
-class CompareOutcome:
-    """What :func:`compare_policies` produced.
+def pair_outcomes(
+    a: Sequence[EpisodeOutcome], b: Sequence[EpisodeOutcome]
+) -> tuple[list[Pair], dict[str, int]]:
+    """The comparable pairs, and counts of what could not be paired.
 
-    Attributes:
-        comparison: the paired statistics (``compare.json``), with a ``service_compare``
-            section when the service judged the pairs.
-        run_a / run_b: each policy's evaluation.
+    The counts: ``unseeded`` (episodes without a seed), ``unmatched_a`` / ``unmatched_b``
+    (no partner on the other side) and ``errored_pairs`` (a partner exists but one side has
+    no usable result).
     """
-
-    out_dir: Path
-    comparison: dict[str, Any]
-    run_a: EvalResult
-    run_b: EvalResult
-    json_path: Path
-    report_path: Path
-
-
-def compare_policies(
-    policy_a: Any,
-    policy_b: Any,
-    scenarios: Sequence[ScenarioRef],
-    episodes: int = 10,
-    seed: int = 0,
-    reward_config: RewardConfig | Mapping[str, Any] | None = None,
-    concurrency: int = 8,
-    out_dir: str | os.PathLike[str] = "runs/compare",
-    client: AsyncLabsClient | None = None,
-    progress: Callable[[str, EvalProgress], None] | None = None,
-    **kwargs: Any,
-) -> CompareOutcome:
-    """Blocking :func:`acompare_policies` (on a private event loop, released afterwards)."""
-    run = acompare_policies(
-        policy_a,
-        policy_b,
-        scenarios,
-        episodes,
-        seed,
-        reward_config,
-        concurrency,
-        out_dir,
-        client,
-        progress,
-        **kwargs,
-    )
-    return run_sync(released(run, policy_a, policy_b))
+    counts = {"unseeded": 0, "unmatched_a": 0, "unmatched_b": 0, "errored_pairs": 0}
+    slots_b: dict[tuple[str, str, int], list[EpisodeOutcome]] = {}
+    for episode in b:
+        if episode.seed is None:
+            counts["unseeded"] += 1
+        else:
+            slots_b.setdefault((episode.collection, episode.scenario, episode.seed), []).append(
+                episode
+            )
+    pairs: list[Pair] = []
+    for episode in a:
+        if episode.seed is None:
+            counts["unseeded"] += 1
+            continue
+        queue = slots_b.get((episode.collection, episode.scenario, episode.seed))
+        if not queue:
+            counts["unmatched_a"] += 1
+            continue
+        partner = queue.pop(0)
+        if episode.ok and partner.ok:
+            pairs.append((episode, partner))
+        else:
+            counts["errored_pairs"] += 1
+    counts["unmatched_b"] = sum(len(queue) for queue in slots_b.values())
+    return pairs, counts
 
 
-async def acompare_policies(
-    policy_a: Any,
-    policy_b: Any,
-    scenarios: Sequence[ScenarioRef],
-    episodes: int = 10,
-    seed: int = 0,
-    reward_config: RewardConfig | Mapping[str, Any] | None = None,
-    concurrency: int = 8,
-    out_dir: str | os.PathLike[str] = "runs/compare",
-    client: AsyncLabsClient | None = None,
-    progress: Callable[[str, EvalProgress], None] | None = None,
+def compare(
+    records_a: Iterable[RecordLike],
+    records_b: Iterable[RecordLike],
     *,
+    tie_eps: float = 1e-3,
+    options: StatsOptions | None = None,
     labels: tuple[str, str] = ("A", "B"),
-    policy_names: tuple[Any, Any] = (None, None),
-    use_service_compare: bool = False,
-    tie_eps: float = 1e-3,
-    stats: StatsOptions | None = None,
-    fsync: bool = True,
-) -> CompareOutcome:
-    """Evaluate both policies on the same episodes and compare them pair by pair.
-
-    Args:
-        policy_a, policy_b: policies or specs (as for :func:`evaluate_policy`).
-        scenarios, episodes, seed, reward_config, concurrency, client: as for
-            :func:`~labs_env.evaluation.harness.evaluate_policy`; both runs use the same, so
-            episode ``i`` of a scenario has the same seed for both.
-        progress: called with the label (``labels[0]`` or ``labels[1]``) and the run's progress.
-        labels: the policies' names in the report.
-        policy_names: what each run records as its policy (see ``evaluate_policy``).
-        use_service_compare: also ask the service's ``/compare`` to judge each pair of final
-            transcripts (one request per pair, ``concurrency`` at a time).
-        tie_eps: a pair is a tie when the rewards differ by at most this.
-    """
-    root = Path(out_dir)
-    own_client = client is None
-    active = client if client is not None else make_async_client()
-    try:
-        runs: list[EvalResult] = []
-        for side, policy, label, name in zip(
-            ("a", "b"), (policy_a, policy_b), labels, policy_names, strict=True
-        ):
-
-            def report(state: EvalProgress, label: str = label) -> None:
-                if progress is not None:
-                    progress(label, state)
-
-            runs.append(
-                await aevaluate_policy(
-                    policy,
-                    scenarios,
-                    episodes,
-                    seed,
-                    reward_config,
-                    concurrency,
-                    root / side,
-                    active,
-                    report,
-                    policy_name=name,
-                    stats=stats,
-                    fsync=fsync,
-                )
-            )
-        records_a, records_b = RunDir(root / "a").records(), RunDir(root / "b").records()
-        comparison = compare(records_a, records_b, tie_eps=tie_eps, options=stats, labels=labels)
-        if use_service_compare:
-            comparison["service_compare"] = await service_compare(
-                active,
-                records_a,
-                records_b,
-                out_path=root / "service_compare.jsonl",
-                concurrency=concurrency,
-                tie_eps=tie_eps,
-            )
-    finally:
-        if own_client:
-            await active.aclose()
-    json_path, report_path = root / "compare.json", root / "compare.md"
-    json_path.write_text(json.dumps(comparison, indent=2) + "\n", encoding="utf-8")
-    report_path.write_text(render_comparison(comparison), encoding="utf-8")
-    return CompareOutcome(root, comparison, runs[0], runs[1], json_path, report_path)
-
-
-async def service_compare(
-    client: AsyncLabsClient,
-    records_a: Sequence[TrajectoryRecord],
-    records_b: Sequence[TrajectoryRecord],
-    *,
-    out_path: str | os.PathLike[str] | None = None,
-    concurrency: int = 8,
-    tie_eps: float = 1e-3,
 ) -> dict[str, Any]:
-    """Ask ``/compare`` to judge each pair of final transcripts; count its winners and ours.
+    """The paired comparison (a JSON-ready dict) of two runs' trajectory records.
 
-    Pairs are formed as in :func:`~labs_env.evaluation.compare` (same scenario and seed,
-    both without error). To cancel a judge's position bias, every other pair is sent with
-    B's transcript as ``response_a`` (``swapped`` in the rows; winners are mapped back).
-    Pairs already judged in ``out_path`` (by a previous run) are not sent again; failed ones
-    are.
-
-    Returns:
-        ``{"pairs", "judged", "failed", "service": {"a", "b", "tie"}, "ours": {"a", "b",
-        "tie"}, "agreement", "errors"}``; ``agreement`` is the fraction of judged pairs where
-        the service's winner equals ours (``None`` when none was judged).
+    Keys: ``schema``, ``labels``, ``reward_definition``, ``tie_eps``, ``pairing`` (the counts
+    of :func:`pair_outcomes`), ``overall`` and ``scenarios``: each with ``pairs``,
+    ``mean_a``, ``mean_b``, ``diff`` (mean of A − B with a paired-bootstrap interval),
+    ``win_tie_loss`` (from A's side) and ``dimensions`` (per-dimension paired differences).
     """
-    by_id_a = {r.episode_id: r for r in records_a}
-    by_id_b = {r.episode_id: r for r in records_b}
-    pairs, _ = pair_outcomes(outcomes(records_a), outcomes(records_b))
-    limit = asyncio.Semaphore(max(1, concurrency))
-    cached = _judged_before(out_path)
-
-    async def judge(index: int, pair_a: EpisodeOutcome, pair_b: EpisodeOutcome) -> dict[str, Any]:
-        rec_a, rec_b = by_id_a[pair_a.episode_id], by_id_b[pair_b.episode_id]
-        previous = cached.get((rec_a.episode_id, rec_b.episode_id))
-        if previous is not None:
-            return previous
-        swapped = index % 2 == 1
-        first, second = (rec_b, rec_a) if swapped else (rec_a, rec_b)
-        row: dict[str, Any] = {
-            "collection": rec_a.collection,
-            "scenario": rec_a.scenario,
-            "seed": rec_a.seed,
-            "episode_a": rec_a.episode_id,
-            "episode_b": rec_b.episode_id,
-            "reward_a": pair_a.reward,
-            "reward_b": pair_b.reward,
-            "ours": _winner((pair_a.reward or 0.0) - (pair_b.reward or 0.0), tie_eps),
-            "swapped": swapped,
-        }
-        async with limit:
-            try:
-                result = await client.compare(
-                    rec_a.collection,
-                    rec_a.scenario,
-                    wire_messages(first.conversation()),
-                    wire_messages(second.conversation()),
-                )
-            except APIError as exc:
-                return {**row, "error": f"{type(exc).__name__}: {exc}"}
-        winner = result.winner
-        if swapped and winner != "tie":
-            winner = "a" if winner == "b" else "b"
-        judged_a, judged_b = (
-            (result.reward_b, result.reward_a) if swapped else (result.reward_a, result.reward_b)
-        )
-        return {
-            **row,
-            "service": winner,
-            "service_reward_a": judged_a,
-            "service_reward_b": judged_b,
-            "margin": result.margin,
-        }
-
-    rows = await asyncio.gather(*(judge(i, a, b) for i, (a, b) in enumerate(pairs)))
-    if out_path is not None:
-        path = Path(out_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    judged = [row for row in rows if "error" not in row]
-    service = Counter(row["service"] for row in judged)
-    ours = Counter(row["ours"] for row in judged)
-    agree = sum(1 for row in judged if row["service"] == row["ours"])
-    errors = Counter(_first_line(row["error"]) for row in rows if "error" in row)
+    opts = options or StatsOptions()
+    pairs, counts = pair_outcomes(outcomes(records_a), outcomes(records_b))
+    by_key: dict[str, list[Pair]] = {}
+    for pair in pairs:
+        by_key.setdefault(pair[0].key, []).append(pair)
     return {
-        "pairs": len(rows),
-        "judged": len(judged),
-        "failed": len(rows) - len(judged),
-        "service": {k: service.get(k, 0) for k in ("a", "b", "tie")},
-        "ours": {k: ours.get(k, 0) for k in ("a", "b", "tie")},
-        "agreement": agree / len(judged) if judged else None,
-        "errors": dict(errors.most_common()),
+        "schema": COMPARE_SCHEMA,
+        "labels": {"a": labels[0], "b": labels[1]},
+        "reward_definition": REWARD_DEFINITION,
+        "tie_eps": tie_eps,
+        "stats": {**opts.kwargs(), "interval": f"paired {opts.method} bootstrap"},
+        "pairing": counts,
+        "overall": _paired_group(pairs, tie_eps, opts),
+        "scenarios": {key: _paired_group(by_key[key], tie_eps, opts) for key in sorted(by_key)},
     }
 
 
-def render_comparison(comparison: Mapping[str, Any]) -> str:
-    """The comparison report, with the service's verdicts when present."""
-    text = render_compare_markdown(comparison)
-    judged = comparison.get("service_compare")
-    if not judged:
-        return text
-    a, b = comparison["labels"]["a"], comparison["labels"]["b"]
-    agreement = judged["agreement"]
-    lines = [
-        "",
-        "## The service's /compare on the same pairs",
-        "",
-        "| judge | " + f"{a} better | {b} better | tie |",
-        "|---|---|---|---|",
-        "| ours (episode reward) | {a} | {b} | {tie} |".format(**judged["ours"]),
-        "| service /compare | {a} | {b} | {tie} |".format(**judged["service"]),
-        "",
-        f"{judged['judged']} of {judged['pairs']} pairs judged"
-        + (f"; {judged['failed']} failed (not counted)" if judged["failed"] else "")
-        + (f"; the judges agree on {agreement:.0%} of them." if agreement is not None else "."),
-    ]
-    return text + "\n".join(lines) + "\n"
+def _paired_group(pairs: Sequence[Pair], tie_eps: float, opts: StatsOptions) -> dict[str, Any]:
+    a = [pa.reward for pa, _ in pairs]
+    b = [pb.reward for _, pb in pairs]
+    dims = sorted({name for pa, pb in pairs for name in (*pa.scores, *pb.scores)})
+    return {
+        "pairs": len(pairs),
+        "mean_a": _mean(a),
+        "mean_b": _mean(b),
+        "diff": paired_bootstrap_diff(a, b, **opts.kwargs()).to_dict(),
+        "win_tie_loss": win_tie_loss(a, b, eps=tie_eps).to_dict(),
+        "dimensions": {
+            name: paired_bootstrap_diff(
+                [pa.scores.get(name) for pa, _ in pairs],
+                [pb.scores.get(name) for _, pb in pairs],
+                **opts.kwargs(),
+            ).to_dict()
+            for name in dims
+        },
+    }
 
 
-def _judged_before(
-    path: str | os.PathLike[str] | None,
-) -> dict[tuple[str, str], dict[str, Any]]:
-    if path is None or not Path(path).is_file():
-        return {}
-    judged: dict[tuple[str, str], dict[str, Any]] = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict) and "service" in row and "error" not in row:
-            judged[(str(row.get("episode_a")), str(row.get("episode_b")))] = row
-    return judged
-
-
-def _winner(diff: float, eps: float) -> str:
-    return "tie" if abs(diff) <= eps else ("a" if diff > 0 else "b")
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0][:200] if text.strip() else "(empty error)"
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from labs_env.errors import LabsValidationError
-from labs_env.evaluation.episodes import RecordLike, outcomes
+from labs_env.evaluation.outcomes import RecordLike, outcomes
 from labs_env.evaluation.summary import StatsOptions, summarize_outcomes
 
 __all__ = ["PLOT_FILES", "write_plots"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from labs_env.evaluation.episodes import outcome
-from labs_env.trajectory import TrajectoryRecord
+from labs_env.evaluation.outcomes import outcome
+from labs_env.rollout.trajectory import TrajectoryRecord
 
 __all__ = ["EvalProgress"]
 

@@ -2,7 +2,7 @@
 
 Layout (all written by :func:`~labs_env.evaluation.harness.evaluate_policy`):
 
-- ``trajectories.jsonl``: one :class:`~labs_env.trajectory.TrajectoryRecord` per finished
+- ``trajectories.jsonl``: one :class:`~labs_env.TrajectoryRecord` per finished
   episode (the recorder's format); ``extra["spec_key"]`` names the episode spec it ran.
 - ``errors.jsonl``: episodes cut short by an infrastructure error (same format, ``error``
   set). They are retried on the next run and never averaged into a result.
@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from labs_env.collect import completed_keys
 from labs_env.errors import LabsValidationError
-from labs_env.trajectory import TrajectoryRecord, read_trajectories
+from labs_env.rollout.collection import completed_keys
+from labs_env.rollout.trajectory import TrajectoryRecord, read_trajectories
 
 __all__ = ["SPEC_KEY_FIELD", "RunDir"]
 

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from labs_env.client import LabsClient
 from labs_env.errors import APIError
 from labs_env.models import MAX_BATCH_ITEMS, BatchEvaluateItem, RewardConfig
-from labs_env.trajectory import TrajectoryRecord
+from labs_env.rollout.trajectory import TrajectoryRecord
 
 __all__ = [
     "ScoreItem",

@@ -1,6 +1,6 @@
 """The evaluation summary of a set of trajectory records: per scenario and overall.
 
-See :mod:`labs_env.evaluation.episodes` for what an episode's reward is (the final turn's
+See :mod:`labs_env.evaluation.outcomes` for what an episode's reward is (the final turn's
 reward). Episodes with an infrastructure error are counted and listed apart, never averaged
 into a result.
 """
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from labs_env.evaluation.episodes import EpisodeOutcome, RecordLike, outcomes
+from labs_env.evaluation.outcomes import EpisodeOutcome, RecordLike, outcomes
 from labs_env.evaluation.stats import Method, bootstrap_mean_ci, dimension_means, percentiles
 
 __all__ = ["REWARD_DEFINITION", "SUMMARY_SCHEMA", "StatsOptions", "summarize", "summarize_outcomes"]

@@ -1,11 +1,17 @@
 """Agent policies: the protocol and built-in baselines."""
 
-from labs_env.policies.base import Action, EpisodeContext, Policy
-from labs_env.policies.calling import acall_policy, call_policy, is_async_policy
 from labs_env.policies.loading import BUILTIN_POLICIES, load_policy
 from labs_env.policies.openai_chat import ChatCompletionError, OpenAIChatPolicy
 from labs_env.policies.random_policy import RandomPolicy
 from labs_env.policies.scripted import ScriptedPolicy
+from labs_env.rollout.policy import (
+    Action,
+    EpisodeContext,
+    Policy,
+    acall_policy,
+    call_policy,
+    is_async_policy,
+)
 
 __all__ = [
     "BUILTIN_POLICIES",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from labs_env.models import MAX_MESSAGE_CHARS, ToolDefinition
-from labs_env.tool_calls import tool_call_type
+from labs_env.rollout.actions import tool_call_type
 
 __all__ = [
     "MalformedMode",

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from labs_env._retry import RETRY_STATUSES, RetryPolicy, parse_retry_after, record_wait
-from labs_env._secret import ApiKey
+from labs_env.client.api_key import ApiKey
+from labs_env.client.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after, record_wait
 from labs_env.errors import APIError, LabsValidationError
 from labs_env.policies._chat_tools import (
     MalformedMode,
@@ -27,7 +27,7 @@ from labs_env.policies._chat_tools import (
     history_to_chat,
     truncate_content,
 )
-from labs_env.policies.base import Action, EpisodeContext
+from labs_env.rollout.policy import Action, EpisodeContext
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "ChatCompletionError", "OpenAIChatPolicy"]
 
@@ -65,15 +65,16 @@ class OpenAIChatPolicy:
         base_url: the server's OpenAI base, e.g. ``http://localhost:8000/v1``.
         model: the model name the server knows.
         api_key: bearer token; falls back to ``OPENAI_API_KEY``; none is sent when neither is
-            set (local servers rarely need one). Kept in an :class:`~labs_env._secret.ApiKey`:
-            never shown in reprs, logs or errors, and the policy refuses to be pickled.
+            set (local servers rarely need one). Kept in an
+            :class:`~labs_env.client.api_key.ApiKey`: never shown in reprs, logs or errors,
+            and the policy refuses to be pickled.
         system_prompt: a template with the placeholders ``{collection}``, ``{scenario}``,
             ``{description}``, ``{turn}`` and ``{max_turns}``; ``None`` sends no system message.
         temperature, max_tokens: sampling settings sent with every request.
         timeout: seconds per HTTP request.
         max_retries: extra attempts on connection errors, timeouts, 408, 429 and 5xx.
         retry_policy: backoff, deadline and rate-limit wait caps (the client's
-            :class:`~labs_env._retry.RetryPolicy`); a 429's ``Retry-After`` is honoured.
+            :class:`~labs_env.RetryPolicy`); a 429's ``Retry-After`` is honoured.
             :func:`labs_env.testing.instant_retries` makes the waits instant in tests.
         malformed_tool_calls: ``"keep"`` (default) sends a call whose arguments are not a JSON
             object as ``{"_raw_arguments": "<text>"}``, so the service judges the model's

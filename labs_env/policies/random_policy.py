@@ -14,8 +14,8 @@ from typing import Any
 from labs_env.errors import LabsValidationError
 from labs_env.models import ToolDefinition
 from labs_env.policies._schema_sample import sample_from_schema
-from labs_env.policies.base import Action, EpisodeContext
-from labs_env.tool_calls import tool_call_type
+from labs_env.rollout.actions import tool_call_type
+from labs_env.rollout.policy import Action, EpisodeContext
 
 __all__ = ["RandomPolicy"]
 

@@ -25,8 +25,8 @@ from labs_env.policies._evidence import (
     to_second_person,
     words,
 )
-from labs_env.policies.base import Action, EpisodeContext
-from labs_env.tool_calls import tool_call_type
+from labs_env.rollout.actions import tool_call_type
+from labs_env.rollout.policy import Action, EpisodeContext
 
 __all__ = ["ScriptedPolicy"]
 

@@ -1,12 +1,12 @@
 """Record every episode to a JSONL file, one durable line per episode.
 
-Each finished episode is appended as a :class:`~labs_env.trajectory.TrajectoryRecord` and
+Each finished episode is appended as a :class:`~labs_env.TrajectoryRecord` and
 flushed + fsynced before ``step`` returns, so a crash loses at most the episode in flight. An
 episode cut short is written too: by a ``reset``/``close`` mid-episode (``truncated``,
 ``terminal_reason="client_terminated"``) or by an infrastructure failure in ``step`` (``error``
 set; such records are never rewards — filter with ``record.ok``).
 
-Read the file back with :func:`labs_env.trajectory.read_trajectories`.
+Read the file back with :func:`labs_env.read_trajectories`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 
 from labs_env.errors import LabsError, LabsValidationError
-from labs_env.trajectory import JsonlWriter, TrajectoryRecord, TurnRecord
+from labs_env.rollout.trajectory import JsonlWriter, TrajectoryRecord, TurnRecord
 
 __all__ = ["TrajectoryRecorder"]
 

@@ -14,10 +14,11 @@ from typing import Any, SupportsFloat
 
 import gymnasium as gym
 
-from labs_env.env import LabsEnv
-from labs_env.episode import coerce_reward_config, flatten_scores
+from labs_env.envs.env import LabsEnv
 from labs_env.errors import LabsValidationError
 from labs_env.models import RewardConfig
+from labs_env.rollout.episode import flatten_scores
+from labs_env.rollout.planning import coerce_reward_config
 
 __all__ = ["SparseFinalScoring"]
 
@@ -28,7 +29,7 @@ class SparseFinalScoring(gym.Wrapper[Any, Any, Any, Any]):
     """Reward 0 per turn, then the ``/evaluate`` reward of the whole conversation at the end.
 
     Args:
-        env: a :class:`~labs_env.env.LabsEnv` or a wrapper of one.
+        env: a :class:`~labs_env.LabsEnv` or a wrapper of one.
         reward_config: used for the evaluation; default: the episode's reward config.
         normalization_key / normalization_windows: passed to ``/evaluate`` (the reward is
             still the raw one; z-scores land in ``info["normalized"]``).

@@ -1,0 +1,269 @@
+""":class:`AsyncLabsClient`: the async twin of ``LabsClient`` for concurrent rollouts.
+
+By default it sends through the lean asyncio transport in ``_http`` (a keep-alive pool sized
+to the concurrency); with ``transport=`` any ``httpx.AsyncBaseTransport`` is used instead
+(``httpx.MockTransport`` in tests, the local server's in-process transport).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import httpx
+
+import labs_env.client.requests as rq
+from labs_env.client.base import ClientBase, closed_error
+from labs_env.client.call import RETRY
+from labs_env.client.connection_pool import ConnectionPool
+from labs_env.client.failures import TransportFailure, failure_from_httpx
+from labs_env.client.flow_control import AsyncFlowControl, AsyncFlowGate, FlowControl
+from labs_env.client.retry import RetryPolicy, sleep_async
+from labs_env.client.settings import ClientConfig, TimeoutArg
+from labs_env.models import (
+    BatchEvaluateItem,
+    BatchEvaluateResult,
+    Catalog,
+    CompareResult,
+    EpisodeCreated,
+    EvaluationResult,
+    Message,
+    RewardConfig,
+    TurnResult,
+)
+
+__all__ = ["AsyncLabsClient"]
+
+T = TypeVar("T")
+_METHODS = {"GET": b"GET ", "POST": b"POST "}
+
+
+class AsyncLabsClient(ClientBase):
+    """Asynchronous client for the Labs API; all concurrent calls share one pool and one
+    rate-limit state. Same arguments and methods as :class:`labs_env.LabsClient`.
+
+    Args:
+        transport: any ``httpx.AsyncBaseTransport``; the caller owns and closes it. Without
+            it the client uses its own fast HTTP/1.1 transport.
+        max_connections: connection pool size; size it to the requests you keep in flight.
+        flow_control: pace requests with this gate instead of the client's own
+            :class:`~labs_env.client.flow_control.AsyncFlowControl` (e.g. one quota shared by
+            several processes, see :mod:`labs_env.distributed`).
+
+    Example:
+        >>> import asyncio
+        >>> async def main():
+        ...     async with AsyncLabsClient() as client:
+        ...         episodes = await asyncio.gather(
+        ...             *(client.create_episode("insurance", "claim-dispute") for _ in range(8))
+        ...         )
+        >>> asyncio.run(main())  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: TimeoutArg = 30.0,
+        max_retries: int = 3,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry_policy: RetryPolicy | None = None,
+        retry_unsafe_turns: bool = False,
+        allow_insecure_http: bool = False,
+        max_connections: int = 256,
+        flow_control: AsyncFlowGate | None = None,
+    ) -> None:
+        config = self._setup(ClientConfig.create(
+            api_key, base_url, timeout, max_retries, retry_policy, retry_unsafe_turns,
+            allow_insecure_http, transport is not None, max_connections,
+        ))  # fmt: skip
+        self._flow: AsyncFlowGate = (
+            flow_control
+            if flow_control is not None
+            else AsyncFlowControl(FlowControl(max_block=config.retry_policy.max_rate_limit_wait))
+        )
+        self._http: httpx.AsyncClient | None = None
+        self._pool: ConnectionPool | None = None
+        if transport is not None:
+            self._http = httpx.AsyncClient(
+                base_url=config.base_url,
+                headers=config.headers(),
+                timeout=config.timeout,
+                transport=transport,
+                trust_env=False,
+            )
+        else:
+            self._pool = ConnectionPool(
+                config.host,
+                config.port,
+                ssl_context=config.ssl_context() if config.scheme == "https" else None,
+                max_connections=max_connections,
+                connect_timeout=config.timeout.connect,
+            )
+            host = config.host if ":" not in config.host else f"[{config.host}]"
+            default_port = 443 if config.scheme == "https" else 80
+            if config.port != default_port:
+                host = f"{host}:{config.port}"
+            lines = [f"Host: {host}", "Accept-Encoding: identity"]
+            lines += [f"{name}: {value}" for name, value in config.headers().items()]
+            self._head_tail = (" HTTP/1.1\r\n" + "\r\n".join(lines) + "\r\n").encode("latin-1")
+            self._prefix = config.path_prefix.encode("latin-1")
+            self._read_timeout = config.timeout.read
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def aclose(self) -> None:
+        """Release the connections (idempotent). A caller-supplied transport stays open."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._pool is not None:
+            self._pool.close()
+
+    def close_idle_connections(self) -> None:
+        """Close pooled idle connections now; the client stays usable and reconnects.
+
+        Connections belong to the event loop they were opened on: call this on that loop
+        before it stops (the vector env does, for a client you lent it).
+        """
+        if self._pool is not None:
+            self._pool.close_idle()
+
+    async def __aenter__(self) -> AsyncLabsClient:
+        if self._closed:
+            raise closed_error(self)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # ----------------------------------------------------------------- sending
+
+    async def _send(
+        self, spec: rq.RequestSpec[Any], idempotency_key: str | None
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        pool = self._pool
+        if pool is not None:
+            body = spec.body
+            parts = [_METHODS[spec.method], self._prefix, spec.path.encode(), self._head_tail]
+            if body is not None:
+                parts.append(b"Content-Length: %d\r\n" % len(body))
+            if idempotency_key is not None:
+                parts.append(b"Idempotency-Key: %s\r\n" % idempotency_key.encode())
+            parts.append(b"\r\n")
+            raw = await pool.request(b"".join(parts), body, self._read_timeout)
+            return raw.status, raw.headers, raw.body
+        assert self._http is not None
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        try:
+            response = await self._http.request(
+                spec.method, spec.path, content=spec.body, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise failure_from_httpx(exc) from exc
+        return response.status_code, response.headers, response.content
+
+    async def _call(self, spec: rq.RequestSpec[T]) -> T:
+        call = self._new_call(spec)
+        flow = self._flow
+        while True:
+            ticket = await flow.acquire()
+            try:
+                status, headers, body = await self._send(spec, call.idempotency_key)
+            except TransportFailure as failure:
+                flow.finish(ticket, None, None)
+                delay = call.after_failure(failure)
+            except BaseException:
+                flow.finish(ticket, None, None)
+                raise
+            else:
+                flow.finish(ticket, status, headers)
+                result = call.after_response(status, headers, body)
+                if result is not RETRY:
+                    return result
+                delay = call.delay
+            await sleep_async(delay)
+
+    # ----------------------------------------------------------------- endpoints
+
+    async def catalog(self) -> Catalog:
+        """See :meth:`LabsClient.catalog`."""
+        return await self._call(rq.catalog_spec())
+
+    async def create_episode(
+        self,
+        collection_slug: str,
+        scenario_slug: str,
+        *,
+        score_turns: bool = False,
+        config: dict[str, Any] | None = None,
+    ) -> EpisodeCreated:
+        """See :meth:`LabsClient.create_episode`."""
+        return await self._call(
+            rq.create_episode_spec(collection_slug, scenario_slug, score_turns, config)
+        )
+
+    async def submit_turn(
+        self,
+        episode_id: str,
+        messages: Sequence[Message | Mapping[str, Any]],
+        *,
+        reward_config: RewardConfig | Mapping[str, Any] | None = None,
+    ) -> TurnResult:
+        """See :meth:`LabsClient.submit_turn` (same resend rule)."""
+        return await self._call(rq.submit_turn_spec(episode_id, messages, reward_config))
+
+    async def evaluate(
+        self,
+        collection_slug: str,
+        scenario_slug: str,
+        messages: Sequence[Message | Mapping[str, Any]],
+        *,
+        reward_config: RewardConfig | Mapping[str, Any] | None = None,
+        normalization_key: str | None = None,
+        normalization_windows: Sequence[str] | None = None,
+    ) -> EvaluationResult:
+        """See :meth:`LabsClient.evaluate`."""
+        return await self._call(
+            rq.evaluate_spec(
+                collection_slug,
+                scenario_slug,
+                messages,
+                reward_config,
+                normalization_key,
+                normalization_windows,
+            )
+        )
+
+    async def batch_evaluate(
+        self, items: Iterable[BatchEvaluateItem | Mapping[str, Any]]
+    ) -> BatchEvaluateResult:
+        """See :meth:`LabsClient.batch_evaluate`; the chunks are sent concurrently."""
+        checked, specs = rq.batch_evaluate_specs(items)
+        outcomes = await asyncio.gather(
+            *(self._call(spec) for spec in specs), return_exceptions=True
+        )
+        parts: list[BatchEvaluateResult] = []
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            parts.append(outcome)
+        return rq.merge_batch_results(checked, parts)
+
+    async def compare(
+        self,
+        collection_slug: str,
+        scenario_slug: str,
+        response_a: Sequence[Message | Mapping[str, Any]] | Mapping[str, Any],
+        response_b: Sequence[Message | Mapping[str, Any]] | Mapping[str, Any],
+    ) -> CompareResult:
+        """See :meth:`LabsClient.compare`."""
+        return await self._call(
+            rq.compare_spec(collection_slug, scenario_slug, response_a, response_b)
+        )
+
+    async def terminate_episode(self, episode_id: str) -> bool:
+        """See :meth:`LabsClient.terminate_episode`."""
+        return await self._call(rq.terminate_spec(episode_id))

@@ -1,0 +1,228 @@
+"""The synchronous client, :class:`LabsClient` (thread-safe; build it once and reuse it)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import httpx
+
+import labs_env.client.requests as rq
+from labs_env.client.base import ClientBase, closed_error
+from labs_env.client.call import RETRY
+from labs_env.client.failures import failure_from_httpx
+from labs_env.client.flow_control import FlowControl, SyncFlowControl
+from labs_env.client.retry import RetryPolicy, sleep_sync
+from labs_env.client.settings import ClientConfig, TimeoutArg
+from labs_env.models import (
+    BatchEvaluateItem,
+    BatchEvaluateResult,
+    Catalog,
+    CompareResult,
+    EpisodeCreated,
+    EvaluationResult,
+    Message,
+    RewardConfig,
+    TurnResult,
+)
+
+__all__ = ["LabsClient"]
+
+T = TypeVar("T")
+logger = logging.getLogger("labs_env")
+
+
+class LabsClient(ClientBase):
+    """Synchronous client for the Labs API (thread-safe; build it once and reuse it).
+
+    Args:
+        api_key: the key (``lab_...``); defaults to ``$LABS_API_KEY``.
+        base_url: defaults to ``$LABS_URL``, then ``https://labs.tacitintelligence.co``.
+        timeout: seconds per attempt, an ``httpx.Timeout``, or ``None``.
+        max_retries: retries after the first attempt (see :class:`RetryPolicy` for the rules).
+        transport: any ``httpx.BaseTransport`` (e.g. ``httpx.MockTransport`` or the local
+            server's ``LocalTransport``); the caller owns and closes it.
+        retry_policy: backoff shape, total deadline and the retry budget (one
+            :class:`RetryBudget` per client, shared by all its calls; see ``retry_budget``).
+        retry_unsafe_turns: also resend a turn whose outcome is unknown (timeouts, dropped
+            connections, 5xx other than 503). Off by default: a service that ignores the
+            ``Idempotency-Key`` would record the turn twice.
+        allow_insecure_http: permit ``http://`` to a non-loopback host.
+        max_connections: connection pool size.
+        flow_control: pace requests with this :class:`~labs_env.client.flow_control.SyncFlowControl`
+            instead of a private one (several clients sharing one key's quota).
+
+    Example:
+        >>> import httpx, json
+        >>> def handler(request):
+        ...     return httpx.Response(200, json={"collections": [], "request_id": "req_1"})
+        >>> client = LabsClient(api_key="lab_test", base_url="https://labs.example",
+        ...                     transport=httpx.MockTransport(handler))
+        >>> client.catalog().request_id
+        'req_1'
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: TimeoutArg = 30.0,
+        max_retries: int = 3,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry_policy: RetryPolicy | None = None,
+        retry_unsafe_turns: bool = False,
+        allow_insecure_http: bool = False,
+        max_connections: int = 64,
+        flow_control: SyncFlowControl | None = None,
+    ) -> None:
+        config = self._setup(ClientConfig.create(
+            api_key, base_url, timeout, max_retries, retry_policy, retry_unsafe_turns,
+            allow_insecure_http, transport is not None, max_connections,
+        ))  # fmt: skip
+        self._owns_transport = transport is None
+        self._http = httpx.Client(
+            base_url=config.base_url,
+            headers=config.headers(),
+            timeout=config.timeout,
+            transport=transport,
+            verify=config.ssl_context() if transport is None else True,
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
+                keepalive_expiry=4.0,
+            ),
+            trust_env=transport is None,
+        )
+        self._flow = flow_control or SyncFlowControl(
+            FlowControl(max_block=config.retry_policy.max_rate_limit_wait)
+        )
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        """Release the connections (idempotent). A caller-supplied transport stays open."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_transport:
+            self._http.close()
+
+    def __enter__(self) -> LabsClient:
+        if self._closed:
+            raise closed_error(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- sending
+
+    def _call(self, spec: rq.RequestSpec[T]) -> T:
+        call = self._new_call(spec)
+        headers = {"Idempotency-Key": call.idempotency_key} if call.idempotency_key else None
+        while True:
+            ticket = self._flow.acquire()
+            try:
+                response = self._http.request(
+                    spec.method, spec.path, content=spec.body, headers=headers
+                )
+            except httpx.HTTPError as exc:
+                self._flow.finish(ticket, None, None)
+                delay = call.after_failure(failure_from_httpx(exc))
+            except BaseException:
+                self._flow.finish(ticket, None, None)
+                raise
+            else:
+                self._flow.finish(ticket, response.status_code, response.headers)
+                result = call.after_response(
+                    response.status_code, response.headers, response.content
+                )
+                if result is not RETRY:
+                    return result
+                delay = call.delay
+            sleep_sync(delay)
+
+    # ----------------------------------------------------------------- endpoints
+
+    def catalog(self) -> Catalog:
+        """The collections and scenarios the key's organisation subscribes to."""
+        return self._call(rq.catalog_spec())
+
+    def create_episode(
+        self,
+        collection_slug: str,
+        scenario_slug: str,
+        *,
+        score_turns: bool = False,
+        config: dict[str, Any] | None = None,
+    ) -> EpisodeCreated:
+        """Start an episode. With ``score_turns=False`` every turn's reward is 0.
+
+        Retried like any safe call: a resend after a lost response can leave one extra,
+        unused episode, which simply expires.
+        """
+        return self._call(
+            rq.create_episode_spec(collection_slug, scenario_slug, score_turns, config)
+        )
+
+    def submit_turn(
+        self,
+        episode_id: str,
+        messages: Sequence[Message | Mapping[str, Any]],
+        *,
+        reward_config: RewardConfig | Mapping[str, Any] | None = None,
+    ) -> TurnResult:
+        """Submit the conversation so far (full history) and get the persona's reply.
+
+        Resent only when the request provably did not reach the service (connect errors,
+        429, 503) unless the client has ``retry_unsafe_turns=True``.
+        """
+        return self._call(rq.submit_turn_spec(episode_id, messages, reward_config))
+
+    def evaluate(
+        self,
+        collection_slug: str,
+        scenario_slug: str,
+        messages: Sequence[Message | Mapping[str, Any]],
+        *,
+        reward_config: RewardConfig | Mapping[str, Any] | None = None,
+        normalization_key: str | None = None,
+        normalization_windows: Sequence[str] | None = None,
+    ) -> EvaluationResult:
+        """Score one complete conversation."""
+        return self._call(
+            rq.evaluate_spec(
+                collection_slug,
+                scenario_slug,
+                messages,
+                reward_config,
+                normalization_key,
+                normalization_windows,
+            )
+        )
+
+    def batch_evaluate(
+        self, items: Iterable[BatchEvaluateItem | Mapping[str, Any]]
+    ) -> BatchEvaluateResult:
+        """Score any number of conversations (sent <= 100 per request); results keep item order.
+
+        A failed item comes back with ``status="error"`` (never raised, never a reward).
+        """
+        checked, specs = rq.batch_evaluate_specs(items)
+        return rq.merge_batch_results(checked, [self._call(spec) for spec in specs])
+
+    def compare(
+        self,
+        collection_slug: str,
+        scenario_slug: str,
+        response_a: Sequence[Message | Mapping[str, Any]] | Mapping[str, Any],
+        response_b: Sequence[Message | Mapping[str, Any]] | Mapping[str, Any],
+    ) -> CompareResult:
+        """Pairwise preference between two conversations (message lists)."""
+        return self._call(rq.compare_spec(collection_slug, scenario_slug, response_a, response_b))
+
+    def terminate_episode(self, episode_id: str) -> bool:
+        """End an episode early (non-standard). ``False`` when the service lacks the endpoint."""
+        return self._call(rq.terminate_spec(episode_id))
