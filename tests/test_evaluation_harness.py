@@ -81,7 +81,9 @@ def test_a_directory_refuses_another_policy_or_reward_config(tmp_path: Path) -> 
         evaluate_policy("random", [TALK], episodes=1, out_dir=out, fsync=False)
     phase1 = {"quality_weights": {"discovery": 1.0}, "skip_safety_gate": True}
     with pytest.raises(LabsValidationError, match="reward_config"):
-        evaluate_policy("scripted", [TALK], 1, reward_config=phase1, out_dir=out, fsync=False)
+        evaluate_policy(
+            "scripted", [TALK], episodes=1, reward_config=phase1, out_dir=out, fsync=False
+        )
     assert len(read_trajectories(out / "trajectories.jsonl")) == 1
 
 
@@ -100,7 +102,9 @@ class FlakyPolicy:
 
 def test_errors_are_kept_apart_and_retried_on_rerun(tmp_path: Path) -> None:
     out, policy = tmp_path / "run", FlakyPolicy()
-    first = evaluate_policy(policy, [TALK], 4, out_dir=out, policy_name="flaky", fsync=False)
+    first = evaluate_policy(
+        policy, [TALK], episodes=4, out_dir=out, policy_name="flaky", fsync=False
+    )
     assert sorted(r.seed for r in read_trajectories(first.trajectories)) == [0, 2]
     failed = read_trajectories(first.errors)
     assert sorted(r.seed for r in failed) == [1, 3] and all(r.error for r in failed)
@@ -109,7 +113,9 @@ def test_errors_are_kept_apart_and_retried_on_rerun(tmp_path: Path) -> None:
     assert first.summary["errors"]["count"] == 2
     assert "model server down" in next(iter(first.summary["errors"]["messages"]))
     policy.broken = False
-    second = evaluate_policy(policy, [TALK], 4, out_dir=out, policy_name="flaky", fsync=False)
+    second = evaluate_policy(
+        policy, [TALK], episodes=4, out_dir=out, policy_name="flaky", fsync=False
+    )
     assert (second.ran, second.skipped, second.errored) == (2, 2, 0)
     assert sorted(r.seed for r in read_trajectories(out / "trajectories.jsonl")) == [0, 1, 2, 3]
     assert second.summary["errors"]["count"] == 0  # resolved errors are not reported
@@ -123,7 +129,12 @@ def test_service_faults_become_error_records(tmp_path: Path) -> None:
     async def run() -> Any:
         async with make_local_async_client(server=server, max_retries=0) as client:
             return await aevaluate_policy(
-                "scripted", [TALK, LOCKOUT], 4, concurrency=1, out_dir=tmp_path, client=client
+                "scripted",
+                [TALK, LOCKOUT],
+                episodes=4,
+                concurrency=1,
+                out_dir=tmp_path,
+                client=client,
             )
 
     result = asyncio.run(run())
@@ -140,7 +151,7 @@ def test_async_policy_and_bad_arguments(tmp_path: Path) -> None:
         await asyncio.sleep(0)
         return "I'm sorry to hear that. Could you tell me your claim number?"
 
-    result = evaluate_policy(polite, [TALK], 2, out_dir=tmp_path / "a", fsync=False)
+    result = evaluate_policy(polite, [TALK], episodes=2, out_dir=tmp_path / "a", fsync=False)
     assert result.summary["overall"]["episodes"] == 2
     assert read_trajectories(result.trajectories)[0].extra["policy"].endswith(".polite")
     for kwargs, field in [
@@ -223,7 +234,7 @@ def test_an_interrupted_run_keeps_what_finished_and_resumes(tmp_path: Path) -> N
     async def run(episodes: int, progress: Any = None) -> Any:
         async with make_local_async_client(server=server) as client:
             return await aevaluate_policy(
-                "scripted", [TALK], episodes, concurrency=2, out_dir=tmp_path, client=client,
+                "scripted", [TALK], episodes=episodes, concurrency=2, out_dir=tmp_path, client=client,
                 progress=progress, fsync=False,
             )  # fmt: skip
 

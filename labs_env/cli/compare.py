@@ -31,7 +31,7 @@ from labs_env.cli._common import (
     service_label,
 )
 from labs_env.cli._policy import add_policy_arguments, policy_choice
-from labs_env.cli.eval import (
+from labs_env.cli._runs import (
     LiveProgress,
     add_run_arguments,
     check_counts,
@@ -100,13 +100,13 @@ def _main(args: argparse.Namespace) -> int:
                 policies[0],
                 policies[1],
                 scenarios,
-                args.episodes,
-                args.seed,
-                reward_config,
-                args.concurrency,
-                args.out,
-                client,
-                progress,
+                episodes=args.episodes,
+                seed=args.seed,
+                reward_config=reward_config,
+                concurrency=args.concurrency,
+                out_dir=args.out,
+                client=client,
+                progress=progress,
                 labels=labels,
                 policy_names=(choices[0].settings(), choices[1].settings()),
                 use_service_compare=args.service_compare,

@@ -26,7 +26,7 @@ from typing import Any
 from labs_env.client import AsyncLabsClient
 from labs_env.connect import make_async_client
 from labs_env.errors import APIError
-from labs_env.evaluation.harness import EvalResult, ScenarioRef, aevaluate_policy, released
+from labs_env.evaluation.harness import EvalResult, ScenarioRef, aevaluate_policy
 from labs_env.evaluation.outcomes import EpisodeOutcome, outcomes
 from labs_env.evaluation.pairwise import compare, pair_outcomes
 from labs_env.evaluation.progress import EvalProgress
@@ -35,8 +35,12 @@ from labs_env.evaluation.run_dir import RunDir
 from labs_env.evaluation.scoring import wire_messages
 from labs_env.evaluation.summary import StatsOptions
 from labs_env.models import RewardConfig
-from labs_env.rollout.event_loop import run_sync
+from labs_env.rollout.event_loop import blocking
+from labs_env.rollout.policy import Policy
 from labs_env.rollout.trajectory import TrajectoryRecord
+
+#: What a run records as its policy (see ``aevaluate_policy``'s ``policy_name``).
+PolicyName = str | Mapping[str, Any] | None
 
 __all__ = ["CompareOutcome", "acompare_policies", "compare_policies", "service_compare"]
 
@@ -59,40 +63,11 @@ class CompareOutcome:
     report_path: Path
 
 
-def compare_policies(
-    policy_a: Any,
-    policy_b: Any,
-    scenarios: Sequence[ScenarioRef],
-    episodes: int = 10,
-    seed: int = 0,
-    reward_config: RewardConfig | Mapping[str, Any] | None = None,
-    concurrency: int = 8,
-    out_dir: str | os.PathLike[str] = "runs/compare",
-    client: AsyncLabsClient | None = None,
-    progress: Callable[[str, EvalProgress], None] | None = None,
-    **kwargs: Any,
-) -> CompareOutcome:
-    """Blocking :func:`acompare_policies` (on a private event loop, released afterwards)."""
-    run = acompare_policies(
-        policy_a,
-        policy_b,
-        scenarios,
-        episodes,
-        seed,
-        reward_config,
-        concurrency,
-        out_dir,
-        client,
-        progress,
-        **kwargs,
-    )
-    return run_sync(released(run, policy_a, policy_b))
-
-
 async def acompare_policies(
-    policy_a: Any,
-    policy_b: Any,
+    policy_a: Policy | str,
+    policy_b: Policy | str,
     scenarios: Sequence[ScenarioRef],
+    *,
     episodes: int = 10,
     seed: int = 0,
     reward_config: RewardConfig | Mapping[str, Any] | None = None,
@@ -100,9 +75,8 @@ async def acompare_policies(
     out_dir: str | os.PathLike[str] = "runs/compare",
     client: AsyncLabsClient | None = None,
     progress: Callable[[str, EvalProgress], None] | None = None,
-    *,
     labels: tuple[str, str] = ("A", "B"),
-    policy_names: tuple[Any, Any] = (None, None),
+    policy_names: tuple[PolicyName, PolicyName] = (None, None),
     use_service_compare: bool = False,
     tie_eps: float = 1e-3,
     stats: StatsOptions | None = None,
@@ -139,13 +113,13 @@ async def acompare_policies(
                 await aevaluate_policy(
                     policy,
                     scenarios,
-                    episodes,
-                    seed,
-                    reward_config,
-                    concurrency,
-                    root / side,
-                    active,
-                    report,
+                    episodes=episodes,
+                    seed=seed,
+                    reward_config=reward_config,
+                    concurrency=concurrency,
+                    out_dir=root / side,
+                    client=active,
+                    progress=report,
                     policy_name=name,
                     stats=stats,
                     fsync=fsync,
@@ -169,6 +143,18 @@ async def acompare_policies(
     json_path.write_text(json.dumps(comparison, indent=2) + "\n", encoding="utf-8")
     report_path.write_text(render_comparison(comparison), encoding="utf-8")
     return CompareOutcome(root, comparison, runs[0], runs[1], json_path, report_path)
+
+
+compare_policies = blocking(
+    acompare_policies,
+    name="compare_policies",
+    release=("policy_a", "policy_b"),
+    doc="""Evaluate both policies on the same episodes and compare them pair by pair (blocking).
+
+    The arguments are :func:`acompare_policies`'s; it runs on a private event loop and releases
+    what the policies opened on it.
+    """,
+)
 
 
 async def service_compare(

@@ -20,11 +20,12 @@ import contextlib
 import inspect
 import json
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal
 
+from labs_env.checks import check_choice, check_flag, check_int
 from labs_env.client import AsyncLabsClient
 from labs_env.connect import make_async_client
 from labs_env.errors import LabsValidationError
@@ -35,24 +36,27 @@ from labs_env.evaluation.scenarios import ScenarioRef, normalise_scenarios, reso
 from labs_env.evaluation.summary import StatsOptions, summarize
 from labs_env.models import RewardConfig
 from labs_env.policies import load_policy
-from labs_env.rollout.collection import EpisodeSpec, collect, episode_specs
-from labs_env.rollout.event_loop import run_sync
+from labs_env.rollout.collection import SYNC_POLICY_MODES, SyncPolicyMode, collect
+from labs_env.rollout.event_loop import blocking
 from labs_env.rollout.planning import coerce_reward_config
-from labs_env.rollout.trajectory import JsonlWriter
+from labs_env.rollout.policy import Policy, aclose_policy
+from labs_env.rollout.specs import EpisodeSpec, episode_specs
+from labs_env.rollout.trajectory import JsonlWriter, TrajectoryRecord
 
 __all__ = [
+    "BACKENDS",
+    "Backend",
     "EvalResult",
     "ScenarioRef",
-    "aclose_policy",
     "aevaluate_policy",
     "evaluate_policy",
-    "released",
     "resolve_scenarios",
 ]
 
 ProgressCallback = Callable[[EvalProgress], None]
-T = TypeVar("T")
-_BACKENDS = ("local", "ray")
+#: Where the episodes run: this process, or Ray actors.
+Backend = Literal["local", "ray"]
+BACKENDS: tuple[Backend, ...] = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -79,78 +83,10 @@ class EvalResult:
     plots: list[Path] = field(default_factory=list)
 
 
-def evaluate_policy(
-    policy: Any,
-    scenarios: Sequence[ScenarioRef],
-    episodes: int = 10,
-    seed: int = 0,
-    reward_config: RewardConfig | Mapping[str, Any] | None = None,
-    concurrency: int = 8,
-    out_dir: str | os.PathLike[str] = "runs/eval",
-    client: AsyncLabsClient | None = None,
-    progress: ProgressCallback | None = None,
-    *,
-    policy_name: str | Mapping[str, Any] | None = None,
-    plots_dir: str | os.PathLike[str] | None = None,
-    stats: StatsOptions | None = None,
-    fsync: bool = True,
-    sync_policy: str | None = None,
-    backend: str = "local",
-    workers: int = 2,
-    ray_address: str | None = None,
-) -> EvalResult:
-    """Evaluate ``policy`` on ``episodes`` seeded episodes of each scenario (blocking).
-
-    Runs :func:`aevaluate_policy` on a private event loop (and releases what the policy opened
-    on it, e.g. an ``OpenAIChatPolicy``'s async HTTP client); inside a running loop await
-    :func:`aevaluate_policy` instead.
-    """
-    return run_sync(
-        released(
-            aevaluate_policy(
-                policy,
-                scenarios,
-                episodes,
-                seed,
-                reward_config,
-                concurrency,
-                out_dir,
-                client,
-                progress,
-                policy_name=policy_name,
-                plots_dir=plots_dir,
-                stats=stats,
-                fsync=fsync,
-                sync_policy=sync_policy,
-                backend=backend,
-                workers=workers,
-                ray_address=ray_address,
-            ),
-            policy,
-        )
-    )
-
-
-async def released(run: Awaitable[T], *policies: Any) -> T:
-    """Await ``run``, then release what ``policies`` opened on the loop (see
-    :func:`aclose_policy`), whether ``run`` succeeded or not."""
-    try:
-        return await run
-    finally:
-        for policy in policies:
-            await aclose_policy(policy)
-
-
-async def aclose_policy(policy: Any) -> None:
-    """Release what a policy opened on the running loop (its ``aclose``), if it has any."""
-    aclose = getattr(policy, "aclose", None)
-    if inspect.iscoroutinefunction(aclose):
-        await aclose()
-
-
 async def aevaluate_policy(
-    policy: Any,
+    policy: Policy | str,
     scenarios: Sequence[ScenarioRef],
+    *,
     episodes: int = 10,
     seed: int = 0,
     reward_config: RewardConfig | Mapping[str, Any] | None = None,
@@ -158,13 +94,12 @@ async def aevaluate_policy(
     out_dir: str | os.PathLike[str] = "runs/eval",
     client: AsyncLabsClient | None = None,
     progress: ProgressCallback | None = None,
-    *,
     policy_name: str | Mapping[str, Any] | None = None,
     plots_dir: str | os.PathLike[str] | None = None,
     stats: StatsOptions | None = None,
     fsync: bool = True,
-    sync_policy: str | None = None,
-    backend: str = "local",
+    sync_policy: SyncPolicyMode | None = None,
+    backend: Backend = "local",
     workers: int = 2,
     ray_address: str | None = None,
 ) -> EvalResult:
@@ -207,9 +142,13 @@ async def aevaluate_policy(
     """
     config = coerce_reward_config(reward_config)
     pairs = normalise_scenarios(scenarios)
-    _check_counts(episodes=episodes, concurrency=concurrency, workers=workers)
-    if backend not in _BACKENDS:
-        raise LabsValidationError("backend", f"unknown backend {backend!r}", f"use {_BACKENDS}")
+    check_int(episodes, "episodes", minimum=1)
+    check_int(concurrency, "concurrency", minimum=1)
+    check_int(workers, "workers", minimum=1)
+    check_choice(backend, "backend", BACKENDS)
+    if sync_policy is not None:
+        check_choice(sync_policy, "sync_policy", SYNC_POLICY_MODES)
+    check_flag(fsync, "fsync")
     if client is not None and not isinstance(client, AsyncLabsClient):
         raise LabsValidationError(
             "client",
@@ -218,8 +157,7 @@ async def aevaluate_policy(
         )
     name = policy_name if policy_name is not None else _policy_name(policy)
     own_policy = isinstance(policy, str)
-    if own_policy:
-        policy = load_policy(policy)
+    player: Policy = load_policy(policy) if isinstance(policy, str) else policy
     run = RunDir(out_dir)
     own_client = client is None
     active = client if client is not None else make_async_client(max_connections=concurrency)
@@ -253,63 +191,71 @@ async def aevaluate_policy(
             progress(state)
         try:
             if todo:
-                mode = sync_policy or ("inline" if _is_cheap(policy) else "thread")
-                ray_options = (workers, ray_address) if backend == "ray" else None
-                await _collect_into(
-                    run,
-                    policy,
-                    todo,
-                    active,
-                    concurrency,
-                    mode,
-                    state,
-                    progress,
-                    fsync,
-                    ray_options,
+                mode = sync_policy or ("inline" if _is_cheap(player) else "thread")
+                stream = (
+                    collect(player, todo, client=active, concurrency=concurrency, sync_policy=mode)
+                    if backend == "local"
+                    else _on_ray(player, todo, active, concurrency, mode, workers, ray_address)
                 )
+                await _write_records(run, stream, state, progress, fsync=fsync)
         finally:  # interrupted too: the report covers what finished
             result = _finish(run, state, plots_dir, stats)
     finally:
         if own_client:
             await active.aclose()
         if own_policy:
-            await aclose_policy(policy)
+            await aclose_policy(player)
     return result
 
 
-async def _collect_into(
-    run: RunDir,
-    policy: Any,
+evaluate_policy = blocking(
+    aevaluate_policy,
+    name="evaluate_policy",
+    release=("policy",),
+    doc="""Evaluate ``policy`` on ``episodes`` seeded episodes of each scenario (blocking).
+
+    The arguments are :func:`aevaluate_policy`'s. It runs on a private event loop and releases
+    what the policy opened on it (e.g. an ``OpenAIChatPolicy``'s async HTTP client); inside a
+    running loop await :func:`aevaluate_policy` instead.
+    """,
+)
+
+
+def _on_ray(
+    policy: Policy,
     specs: list[EpisodeSpec],
     client: AsyncLabsClient,
     concurrency: int,
-    sync_policy: str,
+    sync_policy: SyncPolicyMode,
+    workers: int,
+    ray_address: str | None,
+) -> AsyncGenerator[TrajectoryRecord]:
+    """The records of ``specs`` played by ``workers`` Ray actors (:mod:`labs_env.distributed`)."""
+    from labs_env.distributed.streams import acollect_ray_with_client
+
+    return acollect_ray_with_client(
+        policy,
+        specs,
+        client=client,
+        concurrency=concurrency,
+        workers=workers,
+        ray_address=ray_address,
+        sync_policy=sync_policy,
+    )
+
+
+async def _write_records(
+    run: RunDir,
+    stream: AsyncGenerator[TrajectoryRecord],
     state: EvalProgress,
     progress: ProgressCallback | None,
+    *,
     fsync: bool,
-    ray_options: tuple[int, str | None] | None = None,
 ) -> None:
-    """Play ``specs`` with :func:`~labs_env.collect` (or on Ray with ``ray_options``
-    = ``(workers, address)``); append each record as it ends."""
+    """Append each record to the run's files as it ends; report progress."""
     results = JsonlWriter(run.trajectories, fsync=fsync)
     errors: JsonlWriter | None = None  # created at the first failure
     try:
-        if ray_options is None:
-            stream = collect(
-                policy, specs, client=client, concurrency=concurrency, sync_policy=sync_policy
-            )
-        else:
-            from labs_env.distributed.streams import acollect_ray_with_client
-
-            stream = acollect_ray_with_client(
-                policy,
-                specs,
-                client=client,
-                concurrency=concurrency,
-                workers=ray_options[0],
-                ray_address=ray_options[1],
-                sync_policy=sync_policy,
-            )
         async with contextlib.aclosing(stream) as records:
             async for record in records:
                 if record.ok:
@@ -355,20 +301,14 @@ def _finish(
     )
 
 
-def _check_counts(**counts: int) -> None:
-    for name, value in counts.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise LabsValidationError(name, f"must be an int >= 1, got {value!r}")
-
-
-def _is_cheap(policy: Any) -> bool:
+def _is_cheap(policy: Policy) -> bool:
     from labs_env.policies.random_policy import RandomPolicy
     from labs_env.policies.scripted import ScriptedPolicy
 
     return isinstance(policy, (RandomPolicy, ScriptedPolicy))
 
 
-def _policy_name(policy: Any) -> str:
+def _policy_name(policy: Policy | str) -> str:
     """A stable name: the spec, ``module:function``, or the object's own repr if it has one."""
     if isinstance(policy, str):
         return policy

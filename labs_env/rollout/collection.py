@@ -34,10 +34,11 @@ import contextlib
 import inspect
 import os
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, ParamSpec
 
+from labs_env.checks import check_choice, check_flag, check_int, check_number, check_optional_int
 from labs_env.client import AsyncLabsClient
 from labs_env.client.api_key import ApiKey
 from labs_env.connect import make_async_client
@@ -45,14 +46,18 @@ from labs_env.errors import LabsValidationError
 from labs_env.rollout.driver import EpisodeDriver
 from labs_env.rollout.episode import Episode
 from labs_env.rollout.event_loop import run_sync
-from labs_env.rollout.policy import EpisodeContext, acall_policy, is_async_policy
+from labs_env.rollout.policy import EpisodeContext, Policy, acall_policy, is_async_policy
 from labs_env.rollout.recording import RecordBuilder
 from labs_env.rollout.specs import EpisodeSpec, completed_keys, episode_specs
 from labs_env.rollout.trajectory import JsonlWriter, TrajectoryRecord
 
 __all__ = [
+    "ON_FAILURE",
+    "SYNC_POLICY_MODES",
     "CollectProgress",
     "EpisodeSpec",
+    "OnFailure",
+    "SyncPolicyMode",
     "collect",
     "collect_groups",
     "collect_sync",
@@ -60,8 +65,14 @@ __all__ = [
     "episode_specs",
 ]
 
-_ON_ERROR = ("record", "raise")
-_SYNC_POLICY = ("thread", "inline")
+P = ParamSpec("P")
+
+#: What a failed episode does to the collection: recorded (the others go on), or raised.
+OnFailure = Literal["record", "raise"]
+ON_FAILURE: tuple[OnFailure, ...] = ("record", "raise")
+#: How a sync policy is called: in a thread pool (it may block), or inline on the loop.
+SyncPolicyMode = Literal["thread", "inline"]
+SYNC_POLICY_MODES: tuple[SyncPolicyMode, ...] = ("thread", "inline")
 
 
 @dataclass(frozen=True)
@@ -266,7 +277,7 @@ class EpisodeFailed(Exception):
 
 
 async def collect(
-    policy: Any,
+    policy: Policy,
     specs: Iterable[EpisodeSpec],
     *,
     client: AsyncLabsClient | None = None,
@@ -277,8 +288,8 @@ async def collect(
     score_turns: bool = True,
     validate_tool_calls: bool = False,
     max_turns: int | None = None,
-    on_error: str = "record",
-    sync_policy: str = "thread",
+    on_error: OnFailure = "record",
+    sync_policy: SyncPolicyMode = "thread",
     progress: Callable[[CollectProgress], Any] | None = None,
     output: str | os.PathLike[str] | JsonlWriter | None = None,
     close_timeout: float = 5.0,
@@ -310,12 +321,18 @@ async def collect(
     Stopping early (``break``): wrap the iterator in ``contextlib.aclosing`` so unfinished
     episodes are cancelled and terminated at once rather than when it is garbage-collected.
     """
-    if on_error not in _ON_ERROR:
-        raise LabsValidationError("on_error", f"unknown value {on_error!r}", f"use {_ON_ERROR}")
-    if sync_policy not in _SYNC_POLICY:
-        raise LabsValidationError("sync_policy", f"{sync_policy!r}", f"use {_SYNC_POLICY}")
-    if not isinstance(concurrency, int) or concurrency < 1:
-        raise LabsValidationError("concurrency", f"must be an int >= 1, got {concurrency!r}", "")
+    check_choice(on_error, "on_error", ON_FAILURE)
+    check_choice(sync_policy, "sync_policy", SYNC_POLICY_MODES)
+    check_int(concurrency, "concurrency", minimum=1, example=64)
+    check_int(group_size, "group_size", minimum=1)
+    check_optional_int(max_turns, "max_turns", minimum=1)
+    for name, flag in (
+        ("score_turns", score_turns),
+        ("validate_tool_calls", validate_tool_calls),
+        ("prefetch", prefetch),
+    ):
+        check_flag(flag, name)
+    check_number(close_timeout, "close_timeout")
     if client is not None and (api_key is not None or base_url is not None):
         raise LabsValidationError("client", "given together with api_key/base_url", "")
     todo = [m for s in specs for m in (s.group_of(group_size) if group_size > 1 else [s])]
@@ -387,46 +404,73 @@ async def collect(
             writer.close()
 
 
-async def collect_groups(
-    policy: Any, specs: Iterable[EpisodeSpec], *, group_size: int, **kwargs: Any
-) -> AsyncGenerator[list[TrajectoryRecord], None]:
-    """Like :func:`collect` with GRPO groups, yielding each group (its ``group_size``
-    records, in member order) as soon as its last member finishes.
+def _grouped(
+    run: Callable[P, AsyncGenerator[TrajectoryRecord]],
+) -> Callable[P, AsyncGenerator[list[TrajectoryRecord], None]]:
+    """``run``'s records gathered into their GRPO groups (same parameters as ``run``)."""
+    signature = inspect.signature(run)
 
-    Compute group-relative advantages from the records with ``record.ok``; a group with a
-    failed member is still yielded (drop or re-run it).
-    """
-    open_groups: dict[str, list[TrajectoryRecord]] = {}
-    async with contextlib.aclosing(
-        collect(policy, specs, group_size=group_size, **kwargs)
-    ) as records:
-        async for record in records:
-            group = str(record.extra.get("group"))
-            members = open_groups.setdefault(group, [])
-            members.append(record)
-            if len(members) == group_size:
-                del open_groups[group]
-                yield sorted(members, key=lambda r: int(r.extra.get("member", 0)))
+    async def groups(*args: P.args, **kwargs: P.kwargs) -> AsyncGenerator[list[TrajectoryRecord]]:
+        group_size = signature.bind(*args, **kwargs).arguments.get("group_size", 1)
+        if isinstance(group_size, int) and not isinstance(group_size, bool) and group_size < 2:
+            raise LabsValidationError(
+                "group_size",
+                f"a GRPO group needs at least 2 members, got {group_size}",
+                "pass group_size=k with k >= 2 (advantages are relative to the group's mean)",
+            )
+        open_groups: dict[str, list[TrajectoryRecord]] = {}
+        async with contextlib.aclosing(run(*args, **kwargs)) as records:
+            async for record in records:
+                group = str(record.extra.get("group"))
+                members = open_groups.setdefault(group, [])
+                members.append(record)
+                if len(members) == group_size:
+                    del open_groups[group]
+                    yield sorted(members, key=lambda r: int(r.extra.get("member", 0)))
+
+    return groups
 
 
-def collect_sync(
-    policy: Any, specs: Sequence[EpisodeSpec], **kwargs: Any
-) -> list[TrajectoryRecord]:
-    """:func:`collect` from sync code: all records, in spec order (members of a group in
-    order after their spec). Runs its own event loop; inside a running loop use
-    :func:`collect`."""
+def _gathered(
+    run: Callable[P, AsyncGenerator[TrajectoryRecord]],
+) -> Callable[P, list[TrajectoryRecord]]:
+    """``run`` from sync code: all its records in spec order (same parameters as ``run``)."""
+    signature = inspect.signature(run)
 
-    async def gather() -> list[TrajectoryRecord]:
-        async with contextlib.aclosing(collect(policy, specs, **kwargs)) as records:
-            return [record async for record in records]
+    def gather(*args: P.args, **kwargs: P.kwargs) -> list[TrajectoryRecord]:
+        bound = signature.bind(*args, **kwargs)
+        specs = bound.arguments["specs"] = list(bound.arguments["specs"])
 
-    records = run_sync(gather())
-    order = {spec.key: i for i, spec in enumerate(specs)}
+        async def main() -> list[TrajectoryRecord]:
+            async with contextlib.aclosing(run(*bound.args, **bound.kwargs)) as records:
+                return [record async for record in records]
 
-    def position(record: TrajectoryRecord) -> tuple[int, int]:
-        key = str(record.extra.get("spec_key"))
-        if key in order:  # a spec passed as is
-            return order[key], 0
-        return order.get(str(record.extra.get("group")), len(order)), int(record.extra["member"])
+        order = {spec.key: i for i, spec in enumerate(specs)}
 
-    return sorted(records, key=position)
+        def position(record: TrajectoryRecord) -> tuple[int, int]:
+            key = str(record.extra.get("spec_key"))
+            if key in order:  # a spec passed as is
+                return order[key], 0
+            group = order.get(str(record.extra.get("group")), len(order))
+            return group, int(record.extra["member"])
+
+        return sorted(run_sync(main()), key=position)
+
+    return gather
+
+
+collect_groups = _grouped(collect)
+collect_groups.__name__ = collect_groups.__qualname__ = "collect_groups"
+collect_groups.__doc__ = """Like :func:`collect` (same arguments; ``group_size`` >= 2), yielding
+each GRPO group (its ``group_size`` records, in member order) as soon as its last member ends.
+
+Compute group-relative advantages from the records with ``record.ok``; a group with a failed
+member is still yielded (drop or re-run it).
+"""
+
+collect_sync = _gathered(collect)
+collect_sync.__name__ = collect_sync.__qualname__ = "collect_sync"
+collect_sync.__doc__ = """:func:`collect` from sync code (same arguments): all records, in spec
+order (members of a group in order after their spec). Runs its own event loop; inside a running
+loop use :func:`collect`.
+"""

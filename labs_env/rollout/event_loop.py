@@ -10,13 +10,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
+import inspect
 import threading
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["LoopThread", "new_event_loop", "run_inline", "run_sync"]
+from labs_env.rollout.policy import aclose_policy
+
+__all__ = ["LoopThread", "blocking", "new_event_loop", "run_inline", "run_sync"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -89,6 +94,43 @@ def run_inline(coro: Coroutine[Any, Any, T]) -> T:
         return done.value  # type: ignore[no-any-return]
     coro.close()
     raise RuntimeError("run_inline: the coroutine suspended; it needs an event loop")
+
+
+def blocking(
+    run: Callable[P, Coroutine[Any, Any, T]],
+    *,
+    name: str,
+    doc: str,
+    release: tuple[str, ...] = (),
+) -> Callable[P, T]:
+    """The blocking twin of the async function ``run``: the same parameters (by construction,
+    not re-listed), run to completion on a private event loop (:func:`run_sync`).
+
+    Args:
+        name: the twin's name; ``doc``: its docstring.
+        release: parameters whose values (policies) are released on the private loop before it
+            closes, whatever the outcome (see :func:`~labs_env.rollout.policy.aclose_policy`):
+            what a policy opened on that loop, e.g. an async HTTP client, dies with it.
+    """
+    signature = inspect.signature(run)
+
+    def twin(*args: P.args, **kwargs: P.kwargs) -> T:
+        bound = signature.bind(*args, **kwargs)
+        held = [bound.arguments[key] for key in release if key in bound.arguments]
+
+        async def main() -> T:
+            try:
+                return await run(*args, **kwargs)
+            finally:
+                for value in held:
+                    await aclose_policy(value)
+
+        return run_sync(main())
+
+    functools.update_wrapper(twin, run)
+    twin.__name__ = twin.__qualname__ = name
+    twin.__doc__ = doc
+    return twin
 
 
 class LoopThread:
