@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from labs_env.errors import LabsValidationError
 from labs_env.policies import load_policy
+from labs_env.rollout.policy import Policy
 
 __all__ = ["PolicyChoice", "add_policy_arguments", "policy_choice"]
 
@@ -26,7 +27,7 @@ class PolicyChoice:
     spec: str
     options: dict[str, Any] = field(default_factory=dict)
 
-    def build(self) -> Callable[..., Any]:
+    def build(self) -> Policy:
         """The policy (``load_policy(spec, **options)``)."""
         return load_policy(self.spec, **self.options)
 

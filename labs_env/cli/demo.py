@@ -18,7 +18,7 @@ from labs_env.cli._progress import ProgressBar
 from labs_env.connect import make_local_client
 from labs_env.envs.env import LabsEnv
 from labs_env.models import MAX_TURNS
-from labs_env.rollout.policy import call_policy
+from labs_env.rollout.policy import Policy, call_policy
 
 __all__ = ["ScenarioResult", "register", "run_demo"]
 
@@ -115,7 +115,7 @@ def run_demo(
     return results
 
 
-def _play(env: LabsEnv, policy: Any, result: ScenarioResult) -> None:
+def _play(env: LabsEnv, policy: Policy, result: ScenarioResult) -> None:
     obs = env.episode.observation() if env.episode else ()
     total, reward, turns = 0.0, 0.0, 0
     terminated = truncated = False

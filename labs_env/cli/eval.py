@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from labs_env.cli._common import (
     add_service_command,
@@ -42,7 +42,10 @@ from labs_env.cli._runs import (
 from labs_env.client import AsyncLabsClient
 from labs_env.errors import LabsValidationError
 from labs_env.evaluation.harness import EvalResult, aevaluate_policy
-from labs_env.rollout.policy import aclose_policy
+from labs_env.rollout.policy import Policy, aclose_policy
+
+if TYPE_CHECKING:
+    from labs_env.distributed.placement import WorkerPolicy
 
 __all__ = ["register"]
 
@@ -121,7 +124,9 @@ def _main(args: argparse.Namespace) -> int:
     return exit_code(result.summary)
 
 
-def _on_ray(args: argparse.Namespace, choice: PolicyChoice, policy: Any) -> tuple[Any, Any]:
+def _on_ray(
+    args: argparse.Namespace, choice: PolicyChoice, policy: Policy
+) -> tuple[Policy | WorkerPolicy, dict[str, Any]]:
     """With ``--ray``: the policy to run (built on each worker from its spec: an OpenAI
     policy's key comes from the workers' ``OPENAI_API_KEY``) and the backend options."""
     if args.ray is None:

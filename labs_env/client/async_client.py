@@ -19,8 +19,8 @@ from labs_env.client.call import RETRY
 from labs_env.client.connection_pool import ConnectionPool
 from labs_env.client.failures import TransportFailure, failure_from_httpx
 from labs_env.client.flow_control import AsyncFlowControl, AsyncFlowGate, FlowControl
-from labs_env.client.retry import RetryPolicy, sleep_async
-from labs_env.client.settings import ClientConfig, TimeoutArg
+from labs_env.client.retry import sleep_async
+from labs_env.client.settings import ClientConfig
 from labs_env.models import (
     BatchEvaluateItem,
     BatchEvaluateResult,
@@ -39,14 +39,15 @@ T = TypeVar("T")
 _METHODS = {"GET": b"GET ", "POST": b"POST "}
 
 
-class AsyncLabsClient(ClientBase):
+class AsyncLabsClient(ClientBase[httpx.AsyncBaseTransport, AsyncFlowGate]):
     """Asynchronous client for the Labs API; all concurrent calls share one pool and one
     rate-limit state. Same arguments and methods as :class:`labs_env.LabsClient`.
 
     Args:
         transport: any ``httpx.AsyncBaseTransport``; the caller owns and closes it. Without
             it the client uses its own fast HTTP/1.1 transport.
-        max_connections: connection pool size; size it to the requests you keep in flight.
+        max_connections: connection pool size (default 256); size it to the requests you keep
+            in flight.
         flow_control: pace requests with this gate instead of the client's own
             :class:`~labs_env.client.flow_control.AsyncFlowControl` (e.g. one quota shared by
             several processes, see :mod:`labs_env.distributed`).
@@ -61,25 +62,15 @@ class AsyncLabsClient(ClientBase):
         >>> asyncio.run(main())  # doctest: +SKIP
     """
 
-    def __init__(
+    default_max_connections = 256
+
+    def _open(
         self,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout: TimeoutArg = 30.0,
-        max_retries: int = 3,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        retry_policy: RetryPolicy | None = None,
-        retry_unsafe_turns: bool = False,
-        allow_insecure_http: bool = False,
-        max_connections: int = 256,
-        flow_control: AsyncFlowGate | None = None,
+        config: ClientConfig,
+        transport: httpx.AsyncBaseTransport | None,
+        flow_control: AsyncFlowGate | None,
     ) -> None:
-        config = self._setup(ClientConfig.create(
-            api_key, base_url, timeout, max_retries, retry_policy, retry_unsafe_turns,
-            allow_insecure_http, transport is not None, max_connections,
-        ))  # fmt: skip
-        self._flow: AsyncFlowGate = (
+        self._flow = (
             flow_control
             if flow_control is not None
             else AsyncFlowControl(FlowControl(max_block=config.retry_policy.max_rate_limit_wait))
@@ -99,7 +90,7 @@ class AsyncLabsClient(ClientBase):
                 config.host,
                 config.port,
                 ssl_context=config.ssl_context() if config.scheme == "https" else None,
-                max_connections=max_connections,
+                max_connections=config.max_connections,
                 connect_timeout=config.timeout.connect,
             )
             host = config.host if ":" not in config.host else f"[{config.host}]"

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 from labs_env.client.api_key import ApiKey
 from labs_env.client.call import Call
 from labs_env.client.flow_control import RateLimitSnapshot
 from labs_env.client.requests import RequestSpec
-from labs_env.client.retry import RetryBudget
-from labs_env.client.settings import ClientConfig
+from labs_env.client.retry import RetryBudget, RetryPolicy
+from labs_env.client.settings import ClientConfig, TimeoutArg
 from labs_env.errors import LabsValidationError
 
 __all__ = ["ClientBase", "closed_error"]
 
 T = TypeVar("T")
+TransportT = TypeVar("TransportT")
+FlowT = TypeVar("FlowT", bound="FlowGate")
+
+
+class FlowGate(Protocol):
+    """What the client views of either flow control need (both kinds have it)."""
+
+    def snapshot(self) -> RateLimitSnapshot:
+        """The quota as currently known."""
+        ...
 
 
 def closed_error(client: object) -> LabsValidationError:
@@ -25,24 +35,53 @@ def closed_error(client: object) -> LabsValidationError:
     )
 
 
-class ClientBase:
-    """The state and views both clients share; they differ only in how they send and sleep.
+class ClientBase(Generic[TransportT, FlowT]):
+    """The constructor, state and views both clients share; they differ only in how they open
+    their transport, send and sleep (see :class:`~labs_env.LabsClient` for the arguments).
 
-    Subclasses call :meth:`_setup` with their :meth:`ClientConfig.create` first, then set
-    ``_flow`` (their flow control).
+    Subclasses implement :meth:`_open` and set :attr:`default_max_connections`.
     """
 
-    _config: ClientConfig
-    _budget: RetryBudget | None
-    _flow: Any  # SyncFlowControl or an AsyncFlowGate
-    _closed: bool
+    #: The pool size when ``max_connections`` is not given.
+    default_max_connections: ClassVar[int]
+    _flow: FlowT
 
-    def _setup(self, config: ClientConfig) -> ClientConfig:
-        """Adopt the validated settings; one retry budget for all calls of this client."""
-        self._config = config
-        self._budget = config.retry_policy.new_budget()
+    def __init__(
+        self,
+        api_key: str | ApiKey | None = None,
+        base_url: str | None = None,
+        timeout: TimeoutArg = 30.0,
+        max_retries: int = 3,
+        *,
+        transport: TransportT | None = None,
+        retry_policy: RetryPolicy | None = None,
+        retry_unsafe_turns: bool = False,
+        allow_insecure_http: bool = False,
+        max_connections: int | None = None,
+        flow_control: FlowT | None = None,
+    ) -> None:
+        self._config = ClientConfig.create(
+            api_key,
+            base_url,
+            timeout,
+            max_retries,
+            retry_policy,
+            retry_unsafe_turns,
+            allow_insecure_http,
+            custom_transport=transport is not None,
+            max_connections=(
+                self.default_max_connections if max_connections is None else max_connections
+            ),
+        )
+        self._budget = self._config.retry_policy.new_budget()
         self._closed = False
-        return config
+        self._open(self._config, transport, flow_control)
+
+    def _open(
+        self, config: ClientConfig, transport: TransportT | None, flow_control: FlowT | None
+    ) -> None:
+        """Build the transport and flow control (``transport``: the caller's, not owned)."""
+        raise NotImplementedError
 
     @property
     def base_url(self) -> str:
@@ -57,8 +96,7 @@ class ClientBase:
     @property
     def rate_limit(self) -> RateLimitSnapshot:
         """The key's quota as last reported by the service (read-only snapshot)."""
-        snapshot: RateLimitSnapshot = self._flow.snapshot()
-        return snapshot
+        return self._flow.snapshot()
 
     @property
     def retry_budget(self) -> RetryBudget | None:

@@ -80,6 +80,7 @@ class ClientConfig:
         retry_policy: RetryPolicy | None,
         retry_unsafe_turns: bool,
         allow_insecure_http: bool,
+        *,
         custom_transport: bool,
         max_connections: int,
     ) -> ClientConfig:

@@ -13,8 +13,8 @@ from labs_env.client.base import ClientBase, closed_error
 from labs_env.client.call import RETRY
 from labs_env.client.failures import failure_from_httpx
 from labs_env.client.flow_control import FlowControl, SyncFlowControl
-from labs_env.client.retry import RetryPolicy, sleep_sync
-from labs_env.client.settings import ClientConfig, TimeoutArg
+from labs_env.client.retry import sleep_sync
+from labs_env.client.settings import ClientConfig
 from labs_env.models import (
     BatchEvaluateItem,
     BatchEvaluateResult,
@@ -33,7 +33,7 @@ T = TypeVar("T")
 logger = logging.getLogger("labs_env")
 
 
-class LabsClient(ClientBase):
+class LabsClient(ClientBase[httpx.BaseTransport, SyncFlowControl]):
     """Synchronous client for the Labs API (thread-safe; build it once and reuse it).
 
     Args:
@@ -49,7 +49,7 @@ class LabsClient(ClientBase):
             connections, 5xx other than 503). Off by default: a service that ignores the
             ``Idempotency-Key`` would record the turn twice.
         allow_insecure_http: permit ``http://`` to a non-loopback host.
-        max_connections: connection pool size.
+        max_connections: connection pool size (default 64).
         flow_control: pace requests with this :class:`~labs_env.client.flow_control.SyncFlowControl`
             instead of a private one (several clients sharing one key's quota).
 
@@ -63,24 +63,14 @@ class LabsClient(ClientBase):
         'req_1'
     """
 
-    def __init__(
+    default_max_connections = 64
+
+    def _open(
         self,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout: TimeoutArg = 30.0,
-        max_retries: int = 3,
-        *,
-        transport: httpx.BaseTransport | None = None,
-        retry_policy: RetryPolicy | None = None,
-        retry_unsafe_turns: bool = False,
-        allow_insecure_http: bool = False,
-        max_connections: int = 64,
-        flow_control: SyncFlowControl | None = None,
+        config: ClientConfig,
+        transport: httpx.BaseTransport | None,
+        flow_control: SyncFlowControl | None,
     ) -> None:
-        config = self._setup(ClientConfig.create(
-            api_key, base_url, timeout, max_retries, retry_policy, retry_unsafe_turns,
-            allow_insecure_http, transport is not None, max_connections,
-        ))  # fmt: skip
         self._owns_transport = transport is None
         self._http = httpx.Client(
             base_url=config.base_url,
@@ -89,8 +79,8 @@ class LabsClient(ClientBase):
             transport=transport,
             verify=config.ssl_context() if transport is None else True,
             limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_connections,
+                max_connections=config.max_connections,
+                max_keepalive_connections=config.max_connections,
                 keepalive_expiry=4.0,
             ),
             trust_env=transport is None,

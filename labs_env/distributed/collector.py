@@ -26,12 +26,14 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError, TaskCancelledError
 
+from labs_env.checks import check_choice, check_int
 from labs_env.client.api_key import API_KEY_ENV, ApiKey
 from labs_env.client.flow_control import RateLimitSnapshot
 from labs_env.connect import is_embedded
 from labs_env.distributed._bookkeeping import RayCollectStats, Slot, Tally, lost_record
 from labs_env.distributed.placement import (
     DriverPolicy,
+    PlacedPolicy,
     PolicyBroker,
     WorkerPolicy,
     check_shippable,
@@ -41,13 +43,12 @@ from labs_env.distributed.quota import QuotaBucket
 from labs_env.distributed.worker import RolloutWorker, WorkerSettings, key_digest
 from labs_env.errors import LabsValidationError
 from labs_env.policies import load_policy
-from labs_env.rollout.collection import CollectProgress
+from labs_env.rollout.collection import SYNC_POLICY_MODES, CollectProgress, SyncPolicyMode
 from labs_env.rollout.specs import EpisodeSpec
 from labs_env.rollout.trajectory import JsonlWriter, TrajectoryRecord
 
 __all__ = ["DEFAULT_ACTOR_OPTIONS", "RayCollector"]
 
-_SYNC_POLICY = ("thread", "inline")
 #: Defaults for the rollout actors (merged under the caller's ``actor_options``).
 DEFAULT_ACTOR_OPTIONS: dict[str, Any] = {
     "max_restarts": 1,  # Ray restarts a lost actor once; its episodes are re-queued anyway
@@ -97,7 +98,7 @@ class RayCollector:
 
     def __init__(
         self,
-        policy: Any,
+        policy: PlacedPolicy | str,
         *,
         workers: int = 2,
         concurrency_per_worker: int = 32,
@@ -112,19 +113,14 @@ class RayCollector:
         score_turns: bool = True,
         validate_tool_calls: bool = False,
         max_turns: int | None = None,
-        sync_policy: str = "thread",
+        sync_policy: SyncPolicyMode = "thread",
         client_options: Mapping[str, Any] | None = None,
         init_options: Mapping[str, Any] | None = None,
     ) -> None:
-        for name, value in (
-            ("workers", workers),
-            ("concurrency_per_worker", concurrency_per_worker),
-            ("max_attempts", max_attempts),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise LabsValidationError(name, f"must be an int >= 1, got {value!r}", "")
-        if sync_policy not in _SYNC_POLICY:
-            raise LabsValidationError("sync_policy", f"{sync_policy!r}", f"use {_SYNC_POLICY}")
+        check_int(workers, "workers", minimum=1)
+        check_int(concurrency_per_worker, "concurrency_per_worker", minimum=1)
+        check_int(max_attempts, "max_attempts", minimum=1)
+        check_choice(sync_policy, "sync_policy", SYNC_POLICY_MODES)
         if isinstance(policy, str):
             policy = load_policy(policy)
         if not isinstance(policy, (WorkerPolicy, DriverPolicy)) and not callable(policy):

@@ -20,12 +20,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from labs_env.checks import check_int
 from labs_env.errors import LabsValidationError
-from labs_env.rollout.policy import Action, EpisodeContext
+from labs_env.rollout.policy import Action, EpisodeContext, Policy
 
 __all__ = [
     "BrokerPolicy",
     "DriverPolicy",
+    "PlacedPolicy",
     "PolicyBroker",
     "WorkerPolicy",
     "check_shippable",
@@ -58,9 +60,13 @@ class DriverPolicy:
     """A policy kept on the driver (see :func:`on_driver`); the workers get an empty one as
     the marker that they must ask the driver."""
 
-    policy: Any = None
+    policy: Policy | None = None
     batch_policy: BatchPolicy | None = None
     max_batch: int = 64
+
+
+#: A policy and where it runs: shipped as is, built on the workers, or kept on the driver.
+PlacedPolicy = Policy | WorkerPolicy | DriverPolicy
 
 
 def on_workers(factory: Callable[..., Any], *args: Any, **kwargs: Any) -> WorkerPolicy:
@@ -81,7 +87,7 @@ def on_workers(factory: Callable[..., Any], *args: Any, **kwargs: Any) -> Worker
 
 
 def on_driver(
-    policy: Any = None, *, batch_policy: BatchPolicy | None = None, max_batch: int = 64
+    policy: Policy | None = None, *, batch_policy: BatchPolicy | None = None, max_batch: int = 64
 ) -> DriverPolicy:
     """Keep the policy in the driver process; the workers ask it for every action.
 
@@ -95,12 +101,11 @@ def on_driver(
         raise LabsValidationError(
             "on_driver", "needs exactly one of policy and batch_policy", "pass one of them"
         )
-    if not isinstance(max_batch, int) or max_batch < 1:
-        raise LabsValidationError("max_batch", f"must be an int >= 1, got {max_batch!r}", "")
+    check_int(max_batch, "max_batch", minimum=1)
     return DriverPolicy(policy, batch_policy, max_batch)
 
 
-def check_shippable(policy: Any) -> None:
+def check_shippable(policy: PlacedPolicy) -> None:
     """Raise a clear error when a policy cannot be sent to the workers."""
     import ray.cloudpickle
 

@@ -10,6 +10,7 @@ from typing import Any
 from labs_env.client import AsyncLabsClient
 from labs_env.connect import LOCAL_BASE_URL
 from labs_env.distributed.collector import RayCollector
+from labs_env.distributed.placement import PlacedPolicy
 from labs_env.rollout.collection import CollectProgress
 from labs_env.rollout.specs import EpisodeSpec
 from labs_env.rollout.trajectory import JsonlWriter, TrajectoryRecord
@@ -18,7 +19,7 @@ __all__ = ["acollect_ray", "acollect_ray_with_client", "collect_ray"]
 
 
 def collect_ray(
-    policy: Any,
+    policy: PlacedPolicy | str,
     specs: Iterable[EpisodeSpec],
     *,
     group_size: int = 1,
@@ -42,7 +43,7 @@ def collect_ray(
 
 
 async def acollect_ray(
-    policy: Any,
+    policy: PlacedPolicy | str,
     specs: Iterable[EpisodeSpec],
     *,
     group_size: int = 1,
@@ -63,7 +64,7 @@ async def acollect_ray(
 
 
 def acollect_ray_with_client(
-    policy: Any,
+    policy: PlacedPolicy | str,
     specs: Iterable[EpisodeSpec],
     *,
     client: AsyncLabsClient,

@@ -21,11 +21,17 @@ from typing import Any
 from labs_env.client import AsyncLabsClient
 from labs_env.client.api_key import API_KEY_ENV, ApiKey
 from labs_env.connect import make_async_client, make_local_async_client
-from labs_env.distributed.placement import BrokerPolicy, DriverPolicy, WorkerPolicy
+from labs_env.distributed.placement import (
+    BrokerPolicy,
+    DriverPolicy,
+    PlacedPolicy,
+    WorkerPolicy,
+)
 from labs_env.distributed.quota import SharedFlowControl
 from labs_env.errors import LabsValidationError
 from labs_env.rollout.collection import EpisodeFailed, EpisodeRun, Lane
 from labs_env.rollout.driver import EpisodeDriver
+from labs_env.rollout.policy import is_policy
 from labs_env.rollout.specs import EpisodeSpec
 from labs_env.rollout.trajectory import TrajectoryRecord
 
@@ -79,7 +85,7 @@ class RolloutWorker:
 
     def __init__(
         self,
-        policy: Any,
+        policy: PlacedPolicy,
         settings: WorkerSettings,
         bucket: str | None = None,
         broker: str | None = None,
@@ -213,6 +219,8 @@ class RolloutWorker:
                 )
         self._client = client
         self._slots = asyncio.Semaphore(settings.concurrency)
+        if not is_policy(self._policy):  # built in ready(); a driver's policy is a BrokerPolicy
+            raise TypeError(f"not a policy: {type(self._policy).__name__}")
         return EpisodeRun(
             self._policy,
             driver,

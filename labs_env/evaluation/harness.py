@@ -23,7 +23,7 @@ import os
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from labs_env.checks import check_choice, check_flag, check_int
 from labs_env.client import AsyncLabsClient
@@ -39,9 +39,12 @@ from labs_env.policies import load_policy
 from labs_env.rollout.collection import SYNC_POLICY_MODES, SyncPolicyMode, collect
 from labs_env.rollout.event_loop import blocking
 from labs_env.rollout.planning import coerce_reward_config
-from labs_env.rollout.policy import Policy, aclose_policy
+from labs_env.rollout.policy import aclose_policy, is_policy
 from labs_env.rollout.specs import EpisodeSpec, episode_specs
 from labs_env.rollout.trajectory import JsonlWriter, TrajectoryRecord
+
+if TYPE_CHECKING:  # distributed needs Ray: imported when backend='ray' only
+    from labs_env.distributed.placement import PlacedPolicy
 
 __all__ = [
     "BACKENDS",
@@ -84,7 +87,7 @@ class EvalResult:
 
 
 async def aevaluate_policy(
-    policy: Policy | str,
+    policy: PlacedPolicy | str,
     scenarios: Sequence[ScenarioRef],
     *,
     episodes: int = 10,
@@ -157,7 +160,13 @@ async def aevaluate_policy(
         )
     name = policy_name if policy_name is not None else _policy_name(policy)
     own_policy = isinstance(policy, str)
-    player: Policy = load_policy(policy) if isinstance(policy, str) else policy
+    player = load_policy(policy) if isinstance(policy, str) else policy
+    if backend == "local" and not is_policy(player):
+        raise LabsValidationError(
+            "policy",
+            f"{type(player).__name__} places the policy on Ray workers or the driver",
+            "pass backend='ray' with on_workers(...) / on_driver(...), or the policy itself",
+        )
     run = RunDir(out_dir)
     own_client = client is None
     active = client if client is not None else make_async_client(max_connections=concurrency)
@@ -194,7 +203,7 @@ async def aevaluate_policy(
                 mode = sync_policy or ("inline" if _is_cheap(player) else "thread")
                 stream = (
                     collect(player, todo, client=active, concurrency=concurrency, sync_policy=mode)
-                    if backend == "local"
+                    if is_policy(player) and backend == "local"
                     else _on_ray(player, todo, active, concurrency, mode, workers, ray_address)
                 )
                 await _write_records(run, stream, state, progress, fsync=fsync)
@@ -222,7 +231,7 @@ evaluate_policy = blocking(
 
 
 def _on_ray(
-    policy: Policy,
+    policy: PlacedPolicy,
     specs: list[EpisodeSpec],
     client: AsyncLabsClient,
     concurrency: int,
@@ -301,14 +310,14 @@ def _finish(
     )
 
 
-def _is_cheap(policy: Policy) -> bool:
+def _is_cheap(policy: PlacedPolicy) -> bool:
     from labs_env.policies.random_policy import RandomPolicy
     from labs_env.policies.scripted import ScriptedPolicy
 
     return isinstance(policy, (RandomPolicy, ScriptedPolicy))
 
 
-def _policy_name(policy: Policy | str) -> str:
+def _policy_name(policy: PlacedPolicy | str) -> str:
     """A stable name: the spec, ``module:function``, or the object's own repr if it has one."""
     if isinstance(policy, str):
         return policy

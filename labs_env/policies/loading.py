@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable
 from typing import Any
 
 from labs_env.errors import LabsValidationError
+from labs_env.rollout.policy import Policy
 
 __all__ = ["BUILTIN_POLICIES", "load_policy"]
 
@@ -20,7 +20,7 @@ _FIX = (
 )
 
 
-def load_policy(spec: str, **options: Any) -> Callable[..., Any]:
+def load_policy(spec: str, **options: Any) -> Policy:
     """Build a policy from a spec.
 
     - ``"scripted"``: :class:`~labs_env.policies.ScriptedPolicy` (``options`` are its arguments).
@@ -96,7 +96,7 @@ def _import_target(spec: str) -> Any:
 
 def _construct(
     spec: str, target: Any, options: dict[str, Any], *, factory_needs_options: bool = False
-) -> Callable[..., Any]:
+) -> Policy:
     if not callable(target):
         raise LabsValidationError("policy", f"{spec!r} is not callable", "point at a callable")
     if factory_needs_options and not options and not inspect.isclass(target):

@@ -124,7 +124,7 @@ class EpisodeRun:
 
     def __init__(
         self,
-        policy: Any,
+        policy: Policy,
         driver: EpisodeDriver,
         specs: Iterator[EpisodeSpec],
         total: int,

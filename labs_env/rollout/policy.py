@@ -13,7 +13,7 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from labs_env.models import ToolDefinition
 
@@ -25,6 +25,7 @@ __all__ = [
     "aclose_policy",
     "call_policy",
     "is_async_policy",
+    "is_policy",
 ]
 
 #: What a policy returns: the agent's message text, or a mapping
@@ -68,6 +69,12 @@ class Policy(Protocol):
     def __call__(
         self, history: Sequence[Mapping[str, Any]], context: EpisodeContext
     ) -> Action | Awaitable[Action]: ...
+
+
+def is_policy(value: object) -> TypeGuard[Policy]:
+    """Whether ``value`` can be called as a policy (an ``on_workers``/``on_driver`` placement
+    of :mod:`labs_env.distributed`, or a spec string, cannot)."""
+    return callable(value) or inspect.iscoroutinefunction(getattr(value, "acall", None))
 
 
 def is_async_policy(policy: Any) -> bool:

@@ -12,10 +12,15 @@ from collections.abc import Sequence
 from typing import Any, Literal, SupportsFloat
 
 import gymnasium as gym
+from typing_extensions import Unpack
 
 from labs_env.errors import LabsValidationError
 from labs_env.models import RewardConfig
-from labs_env.wrappers.curriculum_schedule import CurriculumPhase, CurriculumSchedule
+from labs_env.wrappers.curriculum_schedule import (
+    CurriculumPhase,
+    CurriculumSchedule,
+    DocumentedOptions,
+)
 
 __all__ = ["CurriculumMetric", "CurriculumWrapper", "check_metric"]
 
@@ -69,18 +74,14 @@ class CurriculumWrapper(gym.Wrapper[Any, Any, Any, Any]):
         cls,
         env: gym.Env[Any, Any],
         *,
-        episodes: tuple[int, int] | None = (100, 100),
-        advance_at: tuple[float, float] | None = None,
-        window: int = 20,
         metric: CurriculumMetric = "final",
-        gate_check_every: int | None = None,
+        **options: Unpack[DocumentedOptions],
     ) -> CurriculumWrapper:
-        """The documented three-phase curriculum in one line (see
-        :meth:`CurriculumSchedule.documented`)."""
-        schedule = CurriculumSchedule.documented(episodes=episodes, advance_at=advance_at)
-        return cls(
-            env, schedule.phases, window=window, metric=metric, gate_check_every=gate_check_every
-        )
+        """The documented three-phase curriculum in one line (``options``: see
+        :meth:`~labs_env.wrappers.CurriculumSchedule.documented`)."""
+        phases = CurriculumSchedule.documented(**options)
+        return cls(env, phases.phases, window=phases.window, metric=metric,
+                   gate_check_every=phases.gate_check_every)  # fmt: skip
 
     @property
     def phases(self) -> tuple[CurriculumPhase, ...]:

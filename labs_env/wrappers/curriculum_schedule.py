@@ -26,13 +26,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from labs_env.errors import LabsValidationError
 from labs_env.models import RewardConfig
 from labs_env.rollout.planning import coerce_reward_config
 
-__all__ = ["DOCUMENTED_CURRICULUM", "CurriculumPhase", "CurriculumSchedule"]
+__all__ = ["DOCUMENTED_CURRICULUM", "CurriculumPhase", "CurriculumSchedule", "DocumentedOptions"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,15 @@ DOCUMENTED_CURRICULUM: tuple[CurriculumPhase, ...] = (
     ),
     CurriculumPhase.make("full", None),
 )
+
+
+class DocumentedOptions(TypedDict, total=False):
+    """The options of the documented curriculum (see :meth:`CurriculumSchedule.documented`)."""
+
+    episodes: tuple[int, int] | None
+    advance_at: tuple[float, float] | None
+    window: int
+    gate_check_every: int | None
 
 
 class CurriculumSchedule:
@@ -144,6 +153,7 @@ class CurriculumSchedule:
         Args:
             episodes: finished episodes in phases 1 and 2 (``None``: adaptive only).
             advance_at: rolling-mean thresholds that end phases 1 and 2 (``None``: by count).
+            window, gate_check_every: as for the constructor.
         """
         phases = list(DOCUMENTED_CURRICULUM)
         for i in range(2):

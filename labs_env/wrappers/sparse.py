@@ -10,7 +10,7 @@ reward is 0 on every step but the last. The evaluation's scores and breakdown go
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, SupportsFloat
+from typing import Any, Literal, SupportsFloat
 
 import gymnasium as gym
 
@@ -22,15 +22,14 @@ from labs_env.rollout.planning import coerce_reward_config
 
 __all__ = ["SparseFinalScoring"]
 
-_UNSET: Any = object()
-
 
 class SparseFinalScoring(gym.Wrapper[Any, Any, Any, Any]):
     """Reward 0 per turn, then the ``/evaluate`` reward of the whole conversation at the end.
 
     Args:
         env: a :class:`~labs_env.LabsEnv` or a wrapper of one.
-        reward_config: used for the evaluation; default: the episode's reward config.
+        reward_config: used for the evaluation; ``"episode"`` (default): the episode's own
+            reward config; ``None``: the service's default scoring.
         normalization_key / normalization_windows: passed to ``/evaluate`` (the reward is
             still the raw one; z-scores land in ``info["normalized"]``).
     """
@@ -39,7 +38,7 @@ class SparseFinalScoring(gym.Wrapper[Any, Any, Any, Any]):
         self,
         env: gym.Env[Any, Any],
         *,
-        reward_config: RewardConfig | Mapping[str, Any] | None = _UNSET,
+        reward_config: RewardConfig | Mapping[str, Any] | Literal["episode"] | None = "episode",
         normalization_key: str | None = None,
         normalization_windows: list[str] | None = None,
     ) -> None:
@@ -51,8 +50,8 @@ class SparseFinalScoring(gym.Wrapper[Any, Any, Any, Any]):
             )
         self.labs_env = base
         base.score_turns = False
-        self._reward_config = (
-            _UNSET if reward_config is _UNSET else coerce_reward_config(reward_config)
+        self._reward_config: RewardConfig | Literal["episode"] | None = (
+            "episode" if reward_config == "episode" else coerce_reward_config(reward_config)
         )
         self.normalization_key = normalization_key
         self.normalization_windows = normalization_windows
@@ -65,7 +64,7 @@ class SparseFinalScoring(gym.Wrapper[Any, Any, Any, Any]):
             return obs, 0.0, terminated, truncated, info
         episode = self.labs_env.episode
         assert episode is not None
-        config = episode.reward_config if self._reward_config is _UNSET else self._reward_config
+        config = episode.reward_config if self._reward_config == "episode" else self._reward_config
         result = self.labs_env.client.evaluate(
             episode.collection,
             episode.scenario,

@@ -17,11 +17,16 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import VectorWrapper
+from typing_extensions import Unpack
 
 from labs_env.envs.vector_env import LabsVectorEnv
 from labs_env.errors import LabsValidationError
 from labs_env.wrappers.curriculum import CurriculumMetric, check_metric
-from labs_env.wrappers.curriculum_schedule import CurriculumPhase, CurriculumSchedule
+from labs_env.wrappers.curriculum_schedule import (
+    CurriculumPhase,
+    CurriculumSchedule,
+    DocumentedOptions,
+)
 
 __all__ = ["VectorCurriculumWrapper"]
 
@@ -68,18 +73,14 @@ class VectorCurriculumWrapper(VectorWrapper):
         cls,
         env: gym.vector.VectorEnv,
         *,
-        episodes: tuple[int, int] | None = (100, 100),
-        advance_at: tuple[float, float] | None = None,
-        window: int = 20,
         metric: CurriculumMetric = "final",
-        gate_check_every: int | None = None,
+        **options: Unpack[DocumentedOptions],
     ) -> VectorCurriculumWrapper:
-        """The documented three-phase curriculum (see
-        :meth:`~labs_env.wrappers.curriculum_schedule.CurriculumSchedule.documented`)."""
-        schedule = CurriculumSchedule.documented(episodes=episodes, advance_at=advance_at)
-        return cls(
-            env, schedule.phases, window=window, metric=metric, gate_check_every=gate_check_every
-        )
+        """The documented three-phase curriculum in one line (``options``: see
+        :meth:`~labs_env.wrappers.CurriculumSchedule.documented`)."""
+        phases = CurriculumSchedule.documented(**options)
+        return cls(env, phases.phases, window=phases.window, metric=metric,
+                   gate_check_every=phases.gate_check_every)  # fmt: skip
 
     @property
     def phase(self) -> CurriculumPhase:
