@@ -366,7 +366,7 @@ def test_turn_body_from_the_episode_encoding_is_the_request_models_bytes() -> No
         }
         messages = episode.build_turn(action if turn == 2 else f"plain {turn}")
         for config in (None, episode.reward_config):
-            body = submit_turn_spec("ep_1", messages, config).body
+            body = submit_turn_spec("ep_1", messages, reward_config=config).body
             expected = SubmitTurnRequest(
                 id="ep_1", messages=list(messages), reward_config=config
             ).model_dump_json(exclude_none=True)
@@ -383,7 +383,7 @@ def test_a_built_turn_is_immutable_and_an_edited_copy_is_encoded_from_its_conten
         messages[-1] = Message(role="assistant", content="edited")  # type: ignore[index]
     edited = list(messages)
     edited[-1] = Message(role="assistant", content="edited")
-    body = submit_turn_spec("ep_1", edited, None).body
+    body = submit_turn_spec("ep_1", edited).body
     assert body is not None and b"edited" in body and b"hello" not in body
     edited.append(Message(role="assistant", content="more"))
-    assert b"more" in (submit_turn_spec("ep_1", edited, None).body or b"")
+    assert b"more" in (submit_turn_spec("ep_1", edited).body or b"")

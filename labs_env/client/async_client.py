@@ -8,8 +8,8 @@ to the concurrency); with ``transport=`` any ``httpx.AsyncBaseTransport`` is use
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 
@@ -24,19 +24,25 @@ from labs_env.client.settings import ClientConfig
 from labs_env.models import (
     BatchEvaluateItem,
     BatchEvaluateResult,
-    Catalog,
-    CompareResult,
-    EpisodeCreated,
-    EvaluationResult,
-    Message,
-    RewardConfig,
-    TurnResult,
 )
 
 __all__ = ["AsyncLabsClient"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 _METHODS = {"GET": b"GET ", "POST": b"POST "}
+
+
+def _endpoint(
+    build: Callable[P, rq.RequestSpec[T]],
+) -> Callable[Concatenate[AsyncLabsClient, P], Coroutine[Any, Any, T]]:
+    """The AsyncLabsClient method that sends the request ``build`` makes (see
+    :func:`~labs_env.client.requests.endpoint_method`)."""
+
+    async def method(self: AsyncLabsClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._call(build(*args, **kwargs))
+
+    return rq.endpoint_method(method, build)
 
 
 class AsyncLabsClient(ClientBase[httpx.AsyncBaseTransport, AsyncFlowGate]):
@@ -178,55 +184,15 @@ class AsyncLabsClient(ClientBase[httpx.AsyncBaseTransport, AsyncFlowGate]):
             await sleep_async(delay)
 
     # ----------------------------------------------------------------- endpoints
+    # Each endpoint is defined once, by the request it sends (labs_env.client.requests): its
+    # parameters, checks and documentation live there, for both clients.
 
-    async def catalog(self) -> Catalog:
-        """See :meth:`LabsClient.catalog`."""
-        return await self._call(rq.catalog_spec())
-
-    async def create_episode(
-        self,
-        collection_slug: str,
-        scenario_slug: str,
-        *,
-        score_turns: bool = False,
-        config: dict[str, Any] | None = None,
-    ) -> EpisodeCreated:
-        """See :meth:`LabsClient.create_episode`."""
-        return await self._call(
-            rq.create_episode_spec(collection_slug, scenario_slug, score_turns, config)
-        )
-
-    async def submit_turn(
-        self,
-        episode_id: str,
-        messages: Sequence[Message | Mapping[str, Any]],
-        *,
-        reward_config: RewardConfig | Mapping[str, Any] | None = None,
-    ) -> TurnResult:
-        """See :meth:`LabsClient.submit_turn` (same resend rule)."""
-        return await self._call(rq.submit_turn_spec(episode_id, messages, reward_config))
-
-    async def evaluate(
-        self,
-        collection_slug: str,
-        scenario_slug: str,
-        messages: Sequence[Message | Mapping[str, Any]],
-        *,
-        reward_config: RewardConfig | Mapping[str, Any] | None = None,
-        normalization_key: str | None = None,
-        normalization_windows: Sequence[str] | None = None,
-    ) -> EvaluationResult:
-        """See :meth:`LabsClient.evaluate`."""
-        return await self._call(
-            rq.evaluate_spec(
-                collection_slug,
-                scenario_slug,
-                messages,
-                reward_config,
-                normalization_key,
-                normalization_windows,
-            )
-        )
+    catalog = _endpoint(rq.catalog_spec)
+    create_episode = _endpoint(rq.create_episode_spec)
+    submit_turn = _endpoint(rq.submit_turn_spec)
+    evaluate = _endpoint(rq.evaluate_spec)
+    compare = _endpoint(rq.compare_spec)
+    terminate_episode = _endpoint(rq.terminate_episode_spec)
 
     async def batch_evaluate(
         self, items: Iterable[BatchEvaluateItem | Mapping[str, Any]]
@@ -242,19 +208,3 @@ class AsyncLabsClient(ClientBase[httpx.AsyncBaseTransport, AsyncFlowGate]):
                 raise outcome
             parts.append(outcome)
         return rq.merge_batch_results(checked, parts)
-
-    async def compare(
-        self,
-        collection_slug: str,
-        scenario_slug: str,
-        response_a: Sequence[Message | Mapping[str, Any]] | Mapping[str, Any],
-        response_b: Sequence[Message | Mapping[str, Any]] | Mapping[str, Any],
-    ) -> CompareResult:
-        """See :meth:`LabsClient.compare`."""
-        return await self._call(
-            rq.compare_spec(collection_slug, scenario_slug, response_a, response_b)
-        )
-
-    async def terminate_episode(self, episode_id: str) -> bool:
-        """See :meth:`LabsClient.terminate_episode`."""
-        return await self._call(rq.terminate_spec(episode_id))

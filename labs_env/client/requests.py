@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import inspect
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -56,15 +57,17 @@ __all__ = [
     "catalog_spec",
     "compare_spec",
     "create_episode_spec",
+    "endpoint_method",
     "evaluate_spec",
     "merge_batch_results",
     "submit_turn_spec",
-    "terminate_spec",
+    "terminate_episode_spec",
     "validation_error",
 ]
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Unhandled(enum.Enum):
@@ -114,6 +117,22 @@ class RequestSpec(Generic[T]):
     parse: Callable[[bytes, str | None], T]
     idempotent: bool = True
     on_error: Callable[[APIStatusError], T | Literal[Unhandled.UNHANDLED]] | None = None
+
+
+def endpoint_method(method: F, build: Callable[..., RequestSpec[Any]]) -> F:
+    """``method`` (a client method sending ``build``'s request) with ``build``'s name (minus
+    ``_spec``), documentation and parameters after ``self``, and the result type as its return
+    annotation, for ``help()``, ``inspect`` and the API docs."""
+    signature = inspect.signature(build)
+    result = str(signature.return_annotation).removeprefix("RequestSpec[").removesuffix("]")
+    self_parameter = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+    method.__name__ = build.__name__.removesuffix("_spec")
+    method.__qualname__ = method.__name__
+    method.__doc__ = build.__doc__
+    method.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[self_parameter, *signature.parameters.values()], return_annotation=result
+    )
+    return method
 
 
 def validation_error(
@@ -265,14 +284,24 @@ def _encoded_turn_body(
 
 
 def catalog_spec() -> RequestSpec[Catalog]:
-    """``GET /api/v1/catalog``."""
+    """The collections and scenarios the key's organisation subscribes to
+    (``GET /api/v1/catalog``)."""
     return RequestSpec("GET", "/api/v1/catalog", None, _PARSE_CATALOG)
 
 
 def create_episode_spec(
-    collection_slug: str, scenario_slug: str, score_turns: bool, config: dict[str, Any] | None
+    collection_slug: str,
+    scenario_slug: str,
+    *,
+    score_turns: bool = False,
+    config: dict[str, Any] | None = None,
 ) -> RequestSpec[EpisodeCreated]:
-    """``POST /api/v1/episodes`` (safe to resend: an extra episode just expires unused)."""
+    """Start an episode (``POST /api/v1/episodes``). With ``score_turns=False`` every turn's
+    reward is 0.
+
+    Retried like any safe call: a resend after a lost response can leave one extra, unused
+    episode, which simply expires.
+    """
     request = _validate(
         CreateEpisodeRequest,
         {
@@ -286,9 +315,17 @@ def create_episode_spec(
 
 
 def submit_turn_spec(
-    episode_id: str, messages: Sequence[Any], reward_config: RewardConfig | Mapping[str, Any] | None
+    episode_id: str,
+    messages: Sequence[Message | Mapping[str, Any]],
+    *,
+    reward_config: RewardConfig | Mapping[str, Any] | None = None,
 ) -> RequestSpec[TurnResult]:
-    """``POST /api/v1/episodes/{id}/turns``: not idempotent on the service."""
+    """Submit the conversation so far (full history) and get the persona's reply
+    (``POST /api/v1/episodes/{id}/turns``).
+
+    Not idempotent on the service: resent only when the request provably did not reach it
+    (connect errors, 429, 503) unless the client has ``retry_unsafe_turns=True``.
+    """
     path = _episode_path(episode_id, "turns")
     body: bytes | None = None
     if isinstance(messages, EncodedMessages):
@@ -313,12 +350,13 @@ def submit_turn_spec(
 def evaluate_spec(
     collection_slug: str,
     scenario_slug: str,
-    messages: Sequence[Any],
-    reward_config: RewardConfig | Mapping[str, Any] | None,
-    normalization_key: str | None,
-    normalization_windows: Sequence[str] | None,
+    messages: Sequence[Message | Mapping[str, Any]],
+    *,
+    reward_config: RewardConfig | Mapping[str, Any] | None = None,
+    normalization_key: str | None = None,
+    normalization_windows: Sequence[str] | None = None,
 ) -> RequestSpec[EvaluationResult]:
-    """``POST /api/v1/evaluate``."""
+    """Score one complete conversation (``POST /api/v1/evaluate``)."""
     windows = normalization_windows
     if isinstance(windows, str):
         raise LabsValidationError(
@@ -406,9 +444,13 @@ def _conversation(value: Any, field: str) -> Any:
 
 
 def compare_spec(
-    collection_slug: str, scenario_slug: str, response_a: Any, response_b: Any
+    collection_slug: str,
+    scenario_slug: str,
+    response_a: Sequence[Message | Mapping[str, Any]] | Mapping[str, Any],
+    response_b: Sequence[Message | Mapping[str, Any]] | Mapping[str, Any],
 ) -> RequestSpec[CompareResult]:
-    """``POST /api/v1/compare``; each response is a message list (or ``{"messages": [...]}``)."""
+    """Pairwise preference between two conversations (``POST /api/v1/compare``); each is a
+    message list (or ``{"messages": [...]}``)."""
     request = _validate(
         CompareRequest,
         {
@@ -432,8 +474,9 @@ def _parse_terminated(body: bytes, request_id: str | None) -> bool:
     return True
 
 
-def terminate_spec(episode_id: str) -> RequestSpec[bool]:
-    """Non-standard ``POST /api/v1/episodes/{id}/terminate``: ``False`` when unsupported."""
+def terminate_episode_spec(episode_id: str) -> RequestSpec[bool]:
+    """End an episode early (non-standard ``POST /api/v1/episodes/{id}/terminate``);
+    ``False`` when the service lacks the endpoint."""
     path = _episode_path(episode_id, "terminate")
     return RequestSpec(
         "POST",

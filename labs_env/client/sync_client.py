@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 
@@ -18,19 +18,23 @@ from labs_env.client.settings import ClientConfig
 from labs_env.models import (
     BatchEvaluateItem,
     BatchEvaluateResult,
-    Catalog,
-    CompareResult,
-    EpisodeCreated,
-    EvaluationResult,
-    Message,
-    RewardConfig,
-    TurnResult,
 )
 
 __all__ = ["LabsClient"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 logger = logging.getLogger("labs_env")
+
+
+def _endpoint(build: Callable[P, rq.RequestSpec[T]]) -> Callable[Concatenate[LabsClient, P], T]:
+    """The LabsClient method that sends the request ``build`` makes (see
+    :func:`~labs_env.client.requests.endpoint_method`)."""
+
+    def method(self: LabsClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._call(build(*args, **kwargs))
+
+    return rq.endpoint_method(method, build)
 
 
 class LabsClient(ClientBase[httpx.BaseTransport, SyncFlowControl]):
@@ -135,63 +139,15 @@ class LabsClient(ClientBase[httpx.BaseTransport, SyncFlowControl]):
             sleep_sync(delay)
 
     # ----------------------------------------------------------------- endpoints
+    # Each endpoint is defined once, by the request it sends (labs_env.client.requests): its
+    # parameters, checks and documentation live there, for both clients.
 
-    def catalog(self) -> Catalog:
-        """The collections and scenarios the key's organisation subscribes to."""
-        return self._call(rq.catalog_spec())
-
-    def create_episode(
-        self,
-        collection_slug: str,
-        scenario_slug: str,
-        *,
-        score_turns: bool = False,
-        config: dict[str, Any] | None = None,
-    ) -> EpisodeCreated:
-        """Start an episode. With ``score_turns=False`` every turn's reward is 0.
-
-        Retried like any safe call: a resend after a lost response can leave one extra,
-        unused episode, which simply expires.
-        """
-        return self._call(
-            rq.create_episode_spec(collection_slug, scenario_slug, score_turns, config)
-        )
-
-    def submit_turn(
-        self,
-        episode_id: str,
-        messages: Sequence[Message | Mapping[str, Any]],
-        *,
-        reward_config: RewardConfig | Mapping[str, Any] | None = None,
-    ) -> TurnResult:
-        """Submit the conversation so far (full history) and get the persona's reply.
-
-        Resent only when the request provably did not reach the service (connect errors,
-        429, 503) unless the client has ``retry_unsafe_turns=True``.
-        """
-        return self._call(rq.submit_turn_spec(episode_id, messages, reward_config))
-
-    def evaluate(
-        self,
-        collection_slug: str,
-        scenario_slug: str,
-        messages: Sequence[Message | Mapping[str, Any]],
-        *,
-        reward_config: RewardConfig | Mapping[str, Any] | None = None,
-        normalization_key: str | None = None,
-        normalization_windows: Sequence[str] | None = None,
-    ) -> EvaluationResult:
-        """Score one complete conversation."""
-        return self._call(
-            rq.evaluate_spec(
-                collection_slug,
-                scenario_slug,
-                messages,
-                reward_config,
-                normalization_key,
-                normalization_windows,
-            )
-        )
+    catalog = _endpoint(rq.catalog_spec)
+    create_episode = _endpoint(rq.create_episode_spec)
+    submit_turn = _endpoint(rq.submit_turn_spec)
+    evaluate = _endpoint(rq.evaluate_spec)
+    compare = _endpoint(rq.compare_spec)
+    terminate_episode = _endpoint(rq.terminate_episode_spec)
 
     def batch_evaluate(
         self, items: Iterable[BatchEvaluateItem | Mapping[str, Any]]
@@ -202,17 +158,3 @@ class LabsClient(ClientBase[httpx.BaseTransport, SyncFlowControl]):
         """
         checked, specs = rq.batch_evaluate_specs(items)
         return rq.merge_batch_results(checked, [self._call(spec) for spec in specs])
-
-    def compare(
-        self,
-        collection_slug: str,
-        scenario_slug: str,
-        response_a: Sequence[Message | Mapping[str, Any]] | Mapping[str, Any],
-        response_b: Sequence[Message | Mapping[str, Any]] | Mapping[str, Any],
-    ) -> CompareResult:
-        """Pairwise preference between two conversations (message lists)."""
-        return self._call(rq.compare_spec(collection_slug, scenario_slug, response_a, response_b))
-
-    def terminate_episode(self, episode_id: str) -> bool:
-        """End an episode early (non-standard). ``False`` when the service lacks the endpoint."""
-        return self._call(rq.terminate_spec(episode_id))

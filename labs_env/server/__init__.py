@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from labs_env.server.accounts import DEMO_API_KEY, AccessLevel, Account, demo_account
 from labs_env.server.app import LabsASGIApp, create_app, run_in_thread, serve
-from labs_env.server.core import LabsServer, ServerConfig, default_server
 from labs_env.server.faults import FaultConfig
+from labs_env.server.labs_server import LabsServer, ServerConfig, default_server
 from labs_env.server.transport import LocalTransport
 from labs_env.server.wire import Response
 

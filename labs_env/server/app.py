@@ -20,9 +20,9 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any, Literal
 
-from labs_env.server.core import LabsServer, default_server
 from labs_env.server.http_protocol import http_protocol
 from labs_env.server.http_server import NativeHTTPServer
+from labs_env.server.labs_server import LabsServer, default_server
 
 __all__ = [
     "HTTP_STACKS",

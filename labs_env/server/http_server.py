@@ -26,7 +26,7 @@ from urllib.parse import unquote
 
 import httptools
 
-from labs_env.server.core import MAX_BODY_BYTES, LabsServer
+from labs_env.server.labs_server import MAX_BODY_BYTES, LabsServer
 from labs_env.server.wire import Response, error_body
 
 __all__ = ["NativeHTTPServer"]

@@ -20,7 +20,7 @@ import time
 
 import httpx
 
-from labs_env.server.core import LabsServer, default_server
+from labs_env.server.labs_server import LabsServer, default_server
 from labs_env.server.wire import Response
 
 __all__ = ["LocalTransport"]

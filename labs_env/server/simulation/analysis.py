@@ -1,8 +1,9 @@
 """One pass over a conversation: what the agent did and what the persona revealed.
 
-The persona and every scorer read the same :class:`Analysis`. Per-message work (tokenising and
-phrase look-up) is cached by message content on the compiled scenario, so re-analysing a
-growing conversation only costs the new messages plus a cheap walk.
+The persona and every scorer read the same :class:`Analysis`, from one :class:`Analyzer` per
+compiled scenario, which caches the analyses and the keys of growing conversations.
+Per-message work (tokenising and phrase look-up) is cached by message content on the compiled
+scenario, so re-analysing a growing conversation only costs the new messages plus a cheap walk.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from labs_env._jsonschema import schema_problems
+from labs_env.json_schema import schema_problems
 from labs_env.models import Message
+from labs_env.server.simulation.bounded_cache import BoundedCache
 from labs_env.server.simulation.compiled import CompiledScenario, MessageFeatures
 
-__all__ = ["Analysis", "ArtifactCall", "DecisionCall", "TurnActs", "analyze"]
+__all__ = ["Analysis", "Analyzer", "ArtifactCall", "DecisionCall", "TurnActs"]
 
 
 @dataclass(frozen=True)
@@ -239,40 +241,58 @@ class _KeyedConversation:
         self.keys.extend(map(_message_key, messages, features))
 
 
-def _keyed(scenario: CompiledScenario, conversation: Sequence[Message]) -> _KeyedConversation:
-    """The keys of ``conversation``; a conversation seen before (same list, same message
-    objects in front) only costs its new messages."""
-    found = scenario.conversations.get(id(conversation))
-    if found is None or not found.extends(conversation):
-        found = scenario.conversations.put(id(conversation), _KeyedConversation())
-    if len(conversation) > len(found.messages):
-        found.extend(scenario, conversation[len(found.messages) :])
-    return found
+class Analyzer:
+    """The analyses of one compiled scenario's conversations, cached.
 
-
-def analyze(scenario: CompiledScenario, conversation: Sequence[Message]) -> Analysis:
-    """The (cached) analysis of ``conversation``; treat the result as read-only.
-
-    Conversations are keyed by their messages' roles, text features and tool calls (the texts
-    themselves are not kept). The persona's reply and the turn's scoring see the same
-    conversation, so the second call is a cache hit; a conversation that extends an analysed
-    one by a message or two (the next turn) only walks the new messages. Messages are taken
-    as immutable once analysed (the server never changes a message in place).
+    One analyzer serves a scenario's persona sessions and its scoring, so the persona's reply
+    and the turn's score share their analysis.
     """
-    keyed = _keyed(scenario, conversation)
-    key = tuple(keyed.keys)
-    cache = scenario.analyses
-    found = cache.get(key)
-    if found is not None:
+
+    __slots__ = ("_analyses", "_conversations", "scenario")
+
+    def __init__(self, scenario: CompiledScenario) -> None:
+        self.scenario = scenario
+        #: Conversation analyses by fingerprint (shared by the persona and the scorers).
+        self._analyses: BoundedCache[Hashable, Analysis] = BoundedCache(1024)
+        #: Per-message keys of recently analysed conversations, by ``id`` of the sequence
+        #: (verified by message identity), so a growing conversation is keyed incrementally.
+        self._conversations: BoundedCache[int, _KeyedConversation] = BoundedCache(1024)
+
+    def _keyed(self, conversation: Sequence[Message]) -> _KeyedConversation:
+        """The keys of ``conversation``; a conversation seen before (same list, same message
+        objects in front) only costs its new messages."""
+        found = self._conversations.get(id(conversation))
+        if found is None or not found.extends(conversation):
+            found = self._conversations.put(id(conversation), _KeyedConversation())
+        if len(conversation) > len(found.messages):
+            found.extend(self.scenario, conversation[len(found.messages) :])
         return found
-    features = keyed.features
-    # Walking a short conversation is cheaper than copying a cached prefix's analysis.
-    for cut in (len(key) - 1, len(key) - 2) if len(key) > _PREFIX_MIN else ():
-        prefix = cache.get(key[:cut])
-        if prefix is not None:
-            tail = zip(conversation[cut:], features[cut:], strict=True)
-            return cache.put(key, _walk(scenario, tail, prefix.copy()))
-    return cache.put(key, _walk(scenario, zip(conversation, features, strict=True), Analysis()))
+
+    def analyze(self, conversation: Sequence[Message]) -> Analysis:
+        """The (cached) analysis of ``conversation``; treat the result as read-only.
+
+        Conversations are keyed by their messages' roles, text features and tool calls (the
+        texts themselves are not kept). The persona's reply and the turn's scoring see the
+        same conversation, so the second call is a cache hit; a conversation that extends an
+        analysed one by a message or two (the next turn) only walks the new messages.
+        Messages are taken as immutable once analysed (the server never changes a message in
+        place).
+        """
+        keyed = self._keyed(conversation)
+        key = tuple(keyed.keys)
+        cache = self._analyses
+        found = cache.get(key)
+        if found is not None:
+            return found
+        scenario = self.scenario
+        features = keyed.features
+        # Walking a short conversation is cheaper than copying a cached prefix's analysis.
+        for cut in (len(key) - 1, len(key) - 2) if len(key) > _PREFIX_MIN else ():
+            prefix = cache.get(key[:cut])
+            if prefix is not None:
+                tail = zip(conversation[cut:], features[cut:], strict=True)
+                return cache.put(key, _walk(scenario, tail, prefix.copy()))
+        return cache.put(key, _walk(scenario, zip(conversation, features, strict=True), Analysis()))
 
 
 def _walk(

@@ -1,6 +1,6 @@
 """Artifacts: how close a submitted artifact is to the scenario's reference artifact.
 
-Validating artifacts against their tool's schema is :mod:`labs_env._jsonschema`'s job.
+Validating artifacts against their tool's schema is :mod:`labs_env.json_schema`'s job.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
 
+from labs_env.server.simulation.bounded_cache import BoundedCache
 from labs_env.server.simulation.schema import ScenarioFile, ToolSpec
 from labs_env.server.simulation.text import (
     CLOSING_MARKERS,
@@ -17,43 +17,11 @@ from labs_env.server.simulation.text import (
     PhraseIndex,
 )
 
-if TYPE_CHECKING:  # pragma: no cover - import cycle at run time
-    from labs_env.server.simulation.analysis import Analysis, _KeyedConversation
-    from labs_env.server.simulation.simulator import ScoreResult
-
-__all__ = ["BoundedCache", "CompiledScenario", "MessageFeatures"]
+__all__ = ["CompiledScenario", "MessageFeatures"]
 
 #: Texts cached per scenario are bounded by count (8,192) and by total size (4 M characters).
 _FEATURE_CHAR_BUDGET = 4_000_000
 _ENGAGED = frozenset(("empathy", "topic", "closing", "summary"))
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class BoundedCache(Generic[K, V]):
-    """A dict that empties itself when full (cheap; the working set refills it at once)."""
-
-    __slots__ = ("_data", "_limit")
-
-    def __init__(self, limit: int) -> None:
-        self._data: dict[K, V] = {}
-        self._limit = limit
-
-    def get(self, key: K) -> V | None:
-        return self._data.get(key)
-
-    def put(self, key: K, value: V) -> V:
-        if len(self._data) >= self._limit:
-            self._data.clear()
-        self._data[key] = value
-        return value
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def clear(self) -> None:
-        self._data.clear()
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,13 +94,6 @@ class CompiledScenario:
         self.total_fact_weight = sum(self.fact_weights.values())
         self._features: BoundedCache[str, MessageFeatures] = BoundedCache(8192)
         self._feature_chars = 0
-        #: Conversation analyses by fingerprint (shared by the persona and the scorers).
-        self.analyses: BoundedCache[Hashable, Analysis] = BoundedCache(1024)
-        #: Per-message keys of recently analysed conversations, by ``id`` of the sequence
-        #: (verified by message identity), so a growing conversation is keyed incrementally.
-        self.conversations: BoundedCache[int, _KeyedConversation] = BoundedCache(1024)
-        #: Score results by (analysis state, weights, gate) — scoring is pure.
-        self.results: BoundedCache[Hashable, ScoreResult] = BoundedCache(4096)
 
     def features(self, content: str) -> MessageFeatures:
         """The (cached) features of a message text."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from labs_env._jsonschema import check_schema, schema_problems
+from labs_env.json_schema import check_schema, schema_problems
 from labs_env.models import QUALITY_WEIGHT_KEYS
 from labs_env.server.simulation.schema import ScenarioFile
 from labs_env.server.simulation.text import normalize_phrase

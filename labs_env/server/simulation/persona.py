@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from labs_env.models import Message
-from labs_env.server.simulation.analysis import Analysis, TurnActs, analyze
-from labs_env.server.simulation.compiled import CompiledScenario
+from labs_env.server.simulation.analysis import Analysis, Analyzer, TurnActs
 from labs_env.server.simulation.schema import Fact
 from labs_env.server.simulation.text import pick
 
@@ -56,10 +55,16 @@ class PersonaReply:
 
 
 class PersonaSession:
-    """One episode's persona. ``reply`` is a pure function of the seed and the conversation."""
+    """One episode's persona. ``reply`` is a pure function of the seed and the conversation.
 
-    def __init__(self, scenario: CompiledScenario, seed: int) -> None:
-        self._scenario = scenario
+    Args:
+        analyzer: the scenario's analyzer (its cache is shared with the scenario's scoring).
+        seed: the episode's seed.
+    """
+
+    def __init__(self, analyzer: Analyzer, seed: int) -> None:
+        self._analyzer = analyzer
+        self._scenario = scenario = analyzer.scenario
         self._seed = seed
         persona = scenario.file.persona
         self.opening: str = pick(persona.openings, seed, "opening")
@@ -70,7 +75,7 @@ class PersonaSession:
 
     def reply(self, conversation: Sequence[Message]) -> PersonaReply:
         """The persona's answer to the agent's latest message(s) in ``conversation``."""
-        analysis = analyze(self._scenario, conversation)
+        analysis = self._analyzer.analyze(conversation)
         turn = analysis.agent_turns
         if analysis.last_role != "assistant":
             return PersonaReply(self._line("fallback", turn))

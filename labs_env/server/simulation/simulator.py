@@ -14,7 +14,8 @@ from labs_env.models import (
     RewardConfig,
     ToolDefinition,
 )
-from labs_env.server.simulation.analysis import Analysis, analyze
+from labs_env.server.simulation.analysis import Analysis, Analyzer
+from labs_env.server.simulation.bounded_cache import BoundedCache
 from labs_env.server.simulation.compiled import CompiledScenario
 from labs_env.server.simulation.gate import apply_gate, check_gate, gate_breakdown
 from labs_env.server.simulation.loader import (
@@ -57,7 +58,12 @@ BREAKDOWN_KEYS: Mapping[str, str] = {
 
 @dataclass(frozen=True, eq=False)
 class ScenarioSpec:
-    """A loaded scenario: its catalog attributes plus the compiled definition."""
+    """A loaded scenario: its catalog attributes plus the compiled definition.
+
+    ``analyzer`` analyses the scenario's conversations for its persona sessions and its
+    scoring; ``score_cache`` holds its score results by (analysis state, weights, gate) —
+    scoring is pure.
+    """
 
     collection: str
     slug: str
@@ -68,6 +74,10 @@ class ScenarioSpec:
     difficulty: str
     compiled: CompiledScenario = field(repr=False)
     applicable: tuple[str, ...] = field(repr=False)
+    analyzer: Analyzer = field(repr=False)
+    score_cache: BoundedCache[Hashable, ScoreResult] = field(
+        init=False, repr=False, default_factory=lambda: BoundedCache(4096)
+    )
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,7 @@ class Simulator:
             difficulty=file.scenario.difficulty,
             compiled=compiled,
             applicable=applicable_scorers(file),
+            analyzer=Analyzer(compiled),
         )
         self._specs[key] = spec
         known.scenarios.append(
@@ -173,7 +184,7 @@ class Simulator:
 
     def start(self, scenario: ScenarioSpec, seed: int) -> PersonaSession:
         """A persona session for one episode, deterministic given ``seed``."""
-        return PersonaSession(scenario.compiled, seed)
+        return PersonaSession(scenario.analyzer, seed)
 
     def score(
         self,
@@ -188,8 +199,7 @@ class Simulator:
         the scenario (no decision tool → no ``decision_match``; no artifact tool → no
         ``output_similarity``) never run; the weights are normalised over those that do.
         """
-        compiled = scenario.compiled
-        analysis = analyze(compiled, conversation)
+        analysis = scenario.analyzer.analyze(conversation)
         if reward_config is None:
             config_key: Hashable = None
         else:
@@ -198,9 +208,10 @@ class Simulator:
                 reward_config.skip_safety_gate,
             )
         key = (analysis.state_key(), config_key)
-        cached = compiled.results.get(key)
+        cache = scenario.score_cache
+        cached = cache.get(key)
         if cached is None:
-            cached = compiled.results.put(key, self._score(scenario, analysis, reward_config))
+            cached = cache.put(key, self._score(scenario, analysis, reward_config))
         return cached
 
     @staticmethod
