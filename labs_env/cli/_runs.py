@@ -6,27 +6,54 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
-from labs_env.cli._common import add_service_arguments, open_client
+from labs_env.cli._common import add_service_arguments, open_client, parse_reward_config
 from labs_env.cli._progress import ProgressBar
 from labs_env.client import AsyncLabsClient
 from labs_env.connect import make_async_client, make_local_async_client
 from labs_env.errors import LabsValidationError
 from labs_env.evaluation.harness import resolve_scenarios
 from labs_env.evaluation.progress import EvalProgress
+from labs_env.models import RewardConfig
 from labs_env.rollout.event_loop import run_sync
 
 __all__ = [
     "LiveProgress",
+    "RunOptions",
     "add_run_arguments",
     "async_client",
     "check_counts",
+    "prepare_run",
     "run_with_client",
     "scenario_list",
 ]
 
 T = TypeVar("T")
+
+
+class RunOptions(TypedDict):
+    """The run arguments ``eval`` and ``compare`` share, as the keyword arguments of
+    :func:`~labs_env.aevaluate_policy` and :func:`~labs_env.acompare_policies`."""
+
+    episodes: int
+    seed: int
+    reward_config: RewardConfig | None
+    concurrency: int
+    out_dir: str
+
+
+def prepare_run(args: argparse.Namespace) -> tuple[list[str], RunOptions]:
+    """Check the shared run arguments and resolve the scenarios, before anything is played."""
+    check_counts(args)
+    options = RunOptions(
+        episodes=args.episodes,
+        seed=args.seed,
+        reward_config=parse_reward_config(args.reward_config),
+        concurrency=args.concurrency,
+        out_dir=args.out,
+    )
+    return scenario_list(args), options
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, *, default_out: str) -> None:

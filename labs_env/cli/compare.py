@@ -27,16 +27,14 @@ from labs_env.cli._common import (
     add_service_command,
     fmt,
     format_table,
-    parse_reward_config,
     service_label,
 )
 from labs_env.cli._policy import add_policy_arguments, policy_choice
 from labs_env.cli._runs import (
     LiveProgress,
     add_run_arguments,
-    check_counts,
+    prepare_run,
     run_with_client,
-    scenario_list,
 )
 from labs_env.client import AsyncLabsClient
 from labs_env.evaluation.comparison import CompareOutcome, acompare_policies
@@ -71,7 +69,7 @@ def register(subparsers: Any) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    check_counts(args)
+    scenarios, options = prepare_run(args)
     choices = [
         policy_choice(
             getattr(args, f"policy_{side}"),
@@ -84,8 +82,6 @@ def _main(args: argparse.Namespace) -> int:
         for side in ("a", "b")
     ]
     labels = _labels(args.label_a or choices[0].label, args.label_b or choices[1].label)
-    reward_config = parse_reward_config(args.reward_config)
-    scenarios = scenario_list(args)
     policies = [choice.build() for choice in choices]
     lives = {label: LiveProgress(f"{label}: ") for label in labels}
 
@@ -100,11 +96,7 @@ def _main(args: argparse.Namespace) -> int:
                 policies[0],
                 policies[1],
                 scenarios,
-                episodes=args.episodes,
-                seed=args.seed,
-                reward_config=reward_config,
-                concurrency=args.concurrency,
-                out_dir=args.out,
+                **options,
                 client=client,
                 progress=progress,
                 labels=labels,

@@ -28,16 +28,14 @@ from labs_env.cli._common import (
     add_service_command,
     fmt,
     format_table,
-    parse_reward_config,
     service_label,
 )
 from labs_env.cli._policy import PolicyChoice, add_policy_arguments, policy_choice
 from labs_env.cli._runs import (
     LiveProgress,
     add_run_arguments,
-    check_counts,
+    prepare_run,
     run_with_client,
-    scenario_list,
 )
 from labs_env.client import AsyncLabsClient
 from labs_env.errors import LabsValidationError
@@ -81,12 +79,10 @@ def register(subparsers: Any) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    check_counts(args)
+    scenarios, options = prepare_run(args)
     choice = policy_choice(
         args.policy, base_url=args.base_url, model=args.model, options=args.option, seed=args.seed
     )
-    reward_config = parse_reward_config(args.reward_config)
-    scenarios = scenario_list(args)
     policy = choice.build()
     live = LiveProgress()
 
@@ -97,11 +93,7 @@ def _main(args: argparse.Namespace) -> int:
             return await aevaluate_policy(
                 run_policy,
                 scenarios,
-                episodes=args.episodes,
-                seed=args.seed,
-                reward_config=reward_config,
-                concurrency=args.concurrency,
-                out_dir=args.out,
+                **options,
                 client=client,
                 progress=live,
                 policy_name=choice.settings(),

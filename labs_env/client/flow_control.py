@@ -32,6 +32,7 @@ __all__ = [
     "FlowControl",
     "RateLimitSnapshot",
     "SyncFlowControl",
+    "wait_for_slot",
 ]
 
 _PROBE, _OPEN, _METERED = 0, 1, 2
@@ -317,6 +318,18 @@ class AsyncFlowGate(Protocol):
         ...
 
 
+async def wait_for_slot(gate: AsyncFlowGate, ticket: int, delay: float) -> int:
+    """Sleep until ``ticket``'s reserved slot (``delay`` seconds); the ticket, or given back to
+    ``gate`` when the wait is interrupted."""
+    if delay > 0:
+        try:
+            await sleep_async(delay)
+        except BaseException:
+            gate.finish(ticket, None, None)
+            raise
+    return ticket
+
+
 class AsyncFlowControl:
     """Wrapper for the async client: one state for all concurrent calls of the client."""
 
@@ -341,13 +354,7 @@ class AsyncFlowControl:
     async def acquire(self) -> int:
         """Wait for permission to send; returns the ticket."""
         ticket, delay = await self.reserve()
-        if delay > 0:
-            try:
-                await sleep_async(delay)
-            except BaseException:
-                self.finish(ticket, None, None)
-                raise
-        return ticket
+        return await wait_for_slot(self, ticket, delay)
 
     def finish(self, ticket: int, status: int | None, headers: Mapping[str, str] | None) -> None:
         """Report how the request ended (``status=None``: no response)."""

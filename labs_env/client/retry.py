@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from labs_env.errors import LabsValidationError
+from labs_env.checks import check_number
 
 __all__ = [
     "NOT_PROCESSED_STATUSES",
@@ -49,20 +49,6 @@ __all__ = [
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 #: Statuses that prove the service did not act on the request.
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
-
-
-def _check_number(owner: str, name: str, value: object, *, positive: bool = False) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-        or (positive and value == 0)
-    ):
-        bound = "> 0" if positive else ">= 0"
-        raise LabsValidationError(
-            f"{owner}.{name}", f"must be a finite number {bound}, got {value!r}", ""
-        )
 
 
 class RetryBudget:
@@ -98,9 +84,9 @@ class RetryBudget:
         ttl: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        _check_number("RetryBudget", "ratio", ratio)
-        _check_number("RetryBudget", "min_per_second", min_per_second)
-        _check_number("RetryBudget", "ttl", ttl, positive=True)
+        check_number(ratio, "RetryBudget.ratio")
+        check_number(min_per_second, "RetryBudget.min_per_second")
+        check_number(ttl, "RetryBudget.ttl", positive=True)
         self.ratio = float(ratio)
         self.min_per_second = float(min_per_second)
         self.ttl = float(ttl)
@@ -194,13 +180,11 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         for name in ("initial_delay", "max_delay", "deadline", "max_rate_limit_wait"):
-            _check_number("RetryPolicy", name, getattr(self, name))
+            check_number(getattr(self, name), f"RetryPolicy.{name}")
         if self.retry_budget_ratio is not None:
-            _check_number("RetryPolicy", "retry_budget_ratio", self.retry_budget_ratio)
-        _check_number(
-            "RetryPolicy", "retry_budget_min_per_second", self.retry_budget_min_per_second
-        )
-        _check_number("RetryPolicy", "retry_budget_ttl", self.retry_budget_ttl, positive=True)
+            check_number(self.retry_budget_ratio, "RetryPolicy.retry_budget_ratio")
+        check_number(self.retry_budget_min_per_second, "RetryPolicy.retry_budget_min_per_second")
+        check_number(self.retry_budget_ttl, "RetryPolicy.retry_budget_ttl", positive=True)
 
     def new_budget(self) -> RetryBudget | None:
         """A fresh budget for one client (``None`` when ``retry_budget_ratio`` is ``None``)."""

@@ -78,13 +78,5 @@ class Tally:
 
 def lost_record(spec: EpisodeSpec, exc: BaseException, attempts: int) -> TrajectoryRecord:
     """The record of a spec given up after its actors died ``attempts`` times: an error."""
-    return TrajectoryRecord(
-        episode_id="",
-        collection=spec.collection,
-        scenario=spec.scenario,
-        seed=spec.seed,
-        reward_config=spec.reward_config.model_dump() if spec.reward_config else None,
-        started_at=time.time(),
-        error=f"WorkerLost: its Ray actor died {attempts} times ({type(exc).__name__})",
-        extra={**spec.record_extra(), "error_type": "WorkerLost"},
-    )
+    message = f"WorkerLost: its Ray actor died {attempts} times ({type(exc).__name__})"
+    return spec.failed_record(message, "WorkerLost")

@@ -24,8 +24,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from labs_env.client.flow_control import AsyncFlowControl, FlowControl, RateLimitSnapshot
-from labs_env.client.retry import sleep_async
+from labs_env.client.flow_control import (
+    AsyncFlowControl,
+    FlowControl,
+    RateLimitSnapshot,
+    wait_for_slot,
+)
 
 __all__ = ["QuotaBucket", "SharedFlowControl", "quota_headers"]
 
@@ -139,13 +143,7 @@ class SharedFlowControl:
             if wanted.done() and not wanted.cancelled() and wanted.exception() is None:
                 self.finish(wanted.result()[0], None, None)  # granted, then given up
             raise
-        if delay > 0:
-            try:
-                await sleep_async(delay)
-            except BaseException:
-                self.finish(ticket, None, None)
-                raise
-        return ticket
+        return await wait_for_slot(self, ticket, delay)
 
     async def _reserve(self) -> None:
         """Ask the bucket for what the waiting callers want, one call at a time (callers that

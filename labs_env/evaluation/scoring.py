@@ -29,7 +29,13 @@ from pydantic import ValidationError
 
 from labs_env.client import LabsClient
 from labs_env.errors import APIError
-from labs_env.models import MAX_BATCH_ITEMS, BatchEvaluateItem, RewardConfig
+from labs_env.models import (
+    MAX_BATCH_ITEMS,
+    BatchEvaluateItem,
+    BatchItemResult,
+    EvaluationResult,
+    RewardConfig,
+)
 from labs_env.rollout.trajectory import TrajectoryRecord
 
 __all__ = [
@@ -227,16 +233,7 @@ def _evaluate_one(
     except APIError as exc:
         out.errors.append(_error_row(entry, f"{type(exc).__name__}: {exc}"))
         return
-    out.scored.append(
-        _scored_row(
-            entry,
-            reward=evaluation.reward,
-            scores=evaluation.scores,
-            score_breakdown=evaluation.score_breakdown,
-            normalized=evaluation.normalized,
-            scoring_version=evaluation.scoring_version,
-        )
-    )
+    out.scored.append(_scored_row(entry, evaluation, evaluation.scoring_version))
 
 
 def _evaluate_batch(client: LabsClient, chunk: Sequence[ScoreItem], out: ScoringResult) -> None:
@@ -255,19 +252,13 @@ def _evaluate_batch(client: LabsClient, chunk: Sequence[ScoreItem], out: Scoring
         elif not result.ok:
             out.errors.append(_error_row(entry, result.error or f"status {result.status!r}"))
         else:
-            out.scored.append(
-                _scored_row(
-                    entry,
-                    reward=result.reward,
-                    scores=result.scores,
-                    score_breakdown=result.score_breakdown,
-                    normalized=result.normalized,
-                    scoring_version=batch.scoring_version,
-                )
-            )
+            out.scored.append(_scored_row(entry, result, batch.scoring_version))
 
 
-def _scored_row(entry: ScoreItem, **fields: Any) -> dict[str, Any]:
+def _scored_row(
+    entry: ScoreItem, result: EvaluationResult | BatchItemResult, scoring_version: str | None
+) -> dict[str, Any]:
+    """The output row of a scored item: the item, then what the service said of it."""
     item = entry.item
     assert item is not None
     row: dict[str, Any] = {
@@ -277,7 +268,14 @@ def _scored_row(entry: ScoreItem, **fields: Any) -> dict[str, Any]:
         "scenario_slug": item.scenario_slug,
         "messages": [m.model_dump(exclude_none=True) for m in item.messages],
     }
-    row.update({key: value for key, value in fields.items() if value is not None})
+    scored = {
+        "reward": result.reward,
+        "scores": result.scores,
+        "score_breakdown": result.score_breakdown,
+        "normalized": result.normalized,
+        "scoring_version": scoring_version,
+    }
+    row.update({key: value for key, value in scored.items() if value is not None})
     return row
 
 

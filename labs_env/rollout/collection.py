@@ -47,7 +47,7 @@ from labs_env.rollout.driver import EpisodeDriver
 from labs_env.rollout.episode import Episode
 from labs_env.rollout.event_loop import run_sync
 from labs_env.rollout.policy import EpisodeContext, Policy, acall_policy, is_async_policy
-from labs_env.rollout.recording import RecordBuilder
+from labs_env.rollout.recording import RecordBuilder, error_text
 from labs_env.rollout.specs import EpisodeSpec, completed_keys, episode_specs
 from labs_env.rollout.trajectory import JsonlWriter, TrajectoryRecord
 
@@ -224,16 +224,7 @@ class EpisodeRun:
             raise  # the episode stays in self.running: collect() terminates it
         except Exception as exc:
             if builder is None:
-                record = TrajectoryRecord(
-                    episode_id="",
-                    collection=spec.collection,
-                    scenario=spec.scenario,
-                    seed=spec.seed,
-                    reward_config=spec.reward_config.model_dump() if spec.reward_config else None,
-                    started_at=time.time(),
-                    extra=spec.record_extra(),
-                )
-                record.error = f"{type(exc).__name__}: {exc}"
+                record = spec.failed_record(error_text(exc), type(exc).__name__)
             else:
                 record = builder.finish(error=exc)
                 unfinished = self.running.pop(slot, None)

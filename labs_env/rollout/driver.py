@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
-from labs_env.client import LabsClient
+from labs_env.client import AsyncLabsClient, LabsClient
 from labs_env.errors import APIError, EpisodeCompleteError, EpisodeNotFoundError
 from labs_env.models import (
     Catalog,
@@ -34,37 +33,9 @@ __all__ = ["EpisodeDriver", "EpisodeService", "InlineService"]
 _log = logging.getLogger("labs_env")
 
 
-class EpisodeService(Protocol):
-    """The calls the driver makes (:class:`~labs_env.AsyncLabsClient` has them)."""
-
-    @property
-    def closed(self) -> bool: ...
-
-    async def catalog(self) -> Catalog: ...
-
-    async def create_episode(
-        self,
-        collection_slug: str,
-        scenario_slug: str,
-        *,
-        score_turns: bool = False,
-        config: dict[str, Any] | None = None,
-    ) -> EpisodeCreated: ...
-
-    async def submit_turn(
-        self,
-        episode_id: str,
-        messages: EncodedMessages,
-        *,
-        reward_config: RewardConfig | Mapping[str, Any] | None = None,
-    ) -> TurnResult: ...
-
-    async def terminate_episode(self, episode_id: str) -> bool: ...
-
-
 class InlineService:
-    """A sync :class:`~labs_env.LabsClient` as an :class:`EpisodeService`: each call blocks
-    inline and the coroutine never suspends (run it with ``run_inline``)."""
+    """A sync :class:`~labs_env.LabsClient` with the async client's calls that the driver
+    makes: each blocks inline, so the coroutine never suspends (run it with ``run_inline``)."""
 
     def __init__(self, client: LabsClient) -> None:
         self.client = client
@@ -77,28 +48,23 @@ class InlineService:
         return self.client.catalog()
 
     async def create_episode(
-        self,
-        collection_slug: str,
-        scenario_slug: str,
-        *,
-        score_turns: bool = False,
-        config: dict[str, Any] | None = None,
+        self, collection: str, scenario: str, *, score_turns: bool, config: dict[str, Any] | None
     ) -> EpisodeCreated:
         return self.client.create_episode(
-            collection_slug, scenario_slug, score_turns=score_turns, config=config
+            collection, scenario, score_turns=score_turns, config=config
         )
 
     async def submit_turn(
-        self,
-        episode_id: str,
-        messages: EncodedMessages,
-        *,
-        reward_config: RewardConfig | Mapping[str, Any] | None = None,
+        self, episode_id: str, messages: EncodedMessages, *, reward_config: RewardConfig | None
     ) -> TurnResult:
         return self.client.submit_turn(episode_id, messages, reward_config=reward_config)
 
     async def terminate_episode(self, episode_id: str) -> bool:
         return self.client.terminate_episode(episode_id)
+
+
+#: What the driver talks through: the async client, or a sync one made to look like it.
+EpisodeService = AsyncLabsClient | InlineService
 
 
 class EpisodeDriver:

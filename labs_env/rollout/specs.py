@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 from labs_env.errors import LabsValidationError
 from labs_env.models import RewardConfig
 from labs_env.rollout.planning import EpisodePlan, coerce_reward_config
-from labs_env.rollout.trajectory import iter_trajectories
+from labs_env.rollout.trajectory import TrajectoryRecord, iter_trajectories
 
 __all__ = ["EpisodeSpec", "completed_keys", "episode_specs"]
 
@@ -89,6 +90,20 @@ class EpisodeSpec:
         """The create-episode plan (``config.seed`` = :attr:`seed`)."""
         config = {**({"seed": self.seed} if self.seed is not None else {}), **self.config}
         return EpisodePlan(self.collection, self.scenario, config, self.reward_config)
+
+    def failed_record(self, error: str, error_type: str) -> TrajectoryRecord:
+        """The record of this episode when it failed before it started (no episode id, no
+        turns): an error, never a reward."""
+        return TrajectoryRecord(
+            episode_id="",
+            collection=self.collection,
+            scenario=self.scenario,
+            seed=self.seed,
+            reward_config=self.reward_config.model_dump() if self.reward_config else None,
+            started_at=time.time(),
+            error=error,
+            extra={**self.record_extra(), "error_type": error_type},
+        )
 
     def record_extra(self) -> dict[str, Any]:
         """What the episode's record stores in ``extra``."""

@@ -9,10 +9,10 @@ with every turn of the episode. ``info`` carries ``curriculum_phase`` (index),
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, SupportsFloat
+from typing import TYPE_CHECKING, Any, Literal, SupportsFloat
 
 import gymnasium as gym
-from typing_extensions import Unpack
+from typing_extensions import Self, Unpack
 
 from labs_env.errors import LabsValidationError
 from labs_env.models import RewardConfig
@@ -22,7 +22,7 @@ from labs_env.wrappers.curriculum_schedule import (
     DocumentedOptions,
 )
 
-__all__ = ["CurriculumMetric", "CurriculumWrapper", "check_metric"]
+__all__ = ["CurriculumMetric", "CurriculumView", "CurriculumWrapper", "check_metric"]
 
 #: The per-episode reward a curriculum counts: the last turn's reward (the score of the whole
 #: conversation) or the sum of the turn rewards.
@@ -37,7 +37,67 @@ def check_metric(metric: object) -> CurriculumMetric:
     raise LabsValidationError("metric", f"{metric!r}", f"use one of {_METRICS}")
 
 
-class CurriculumWrapper(gym.Wrapper[Any, Any, Any, Any]):
+class CurriculumView:
+    """What both curriculum wrappers expose: their schedule and its state, and the documented
+    curriculum in one line. Subclasses set :attr:`schedule` and :attr:`metric`."""
+
+    schedule: CurriculumSchedule
+    metric: CurriculumMetric
+
+    if TYPE_CHECKING:  # the wrappers' constructors, as `documented` calls them
+
+        def __init__(
+            self,
+            env: Any,
+            phases: Sequence[CurriculumPhase],
+            *,
+            window: int = 20,
+            metric: CurriculumMetric = "final",
+            gate_check_every: int | None = None,
+        ) -> None: ...
+
+    @classmethod
+    def documented(
+        cls, env: Any, *, metric: CurriculumMetric = "final", **options: Unpack[DocumentedOptions]
+    ) -> Self:
+        """The documented three-phase curriculum in one line (``options``: see
+        :meth:`~labs_env.wrappers.CurriculumSchedule.documented`)."""
+        schedule = CurriculumSchedule.documented(**options)
+        return cls(
+            env,
+            schedule.phases,
+            window=schedule.window,
+            metric=metric,
+            gate_check_every=schedule.gate_check_every,
+        )
+
+    @property
+    def phases(self) -> tuple[CurriculumPhase, ...]:
+        """The phases in order."""
+        return self.schedule.phases
+
+    @property
+    def phase(self) -> CurriculumPhase:
+        """The active phase (the one new episodes start in)."""
+        return self.schedule.phase
+
+    @property
+    def phase_index(self) -> int:
+        """The active phase's index."""
+        return self.schedule.phase_index
+
+    @property
+    def episodes_total(self) -> int:
+        """Finished episodes counted so far."""
+        return self.schedule.episodes_total
+
+    @property
+    def rolling_mean(self) -> float | None:
+        """Mean episode reward over the last ``window`` finished episodes of this phase."""
+        return self.schedule.rolling_mean
+
+
+class CurriculumWrapper(gym.Wrapper[Any, Any, Any, Any], CurriculumView):
     """Switch ``reward_config`` through phases by episode count or a rolling mean of reward.
 
     Args:
@@ -68,45 +128,6 @@ class CurriculumWrapper(gym.Wrapper[Any, Any, Any, Any]):
         self.schedule = CurriculumSchedule(phases, window=window, gate_check_every=gate_check_every)
         self._episode_return = 0.0
         self._in_episode = False
-
-    @classmethod
-    def documented(
-        cls,
-        env: gym.Env[Any, Any],
-        *,
-        metric: CurriculumMetric = "final",
-        **options: Unpack[DocumentedOptions],
-    ) -> CurriculumWrapper:
-        """The documented three-phase curriculum in one line (``options``: see
-        :meth:`~labs_env.wrappers.CurriculumSchedule.documented`)."""
-        phases = CurriculumSchedule.documented(**options)
-        return cls(env, phases.phases, window=phases.window, metric=metric,
-                   gate_check_every=phases.gate_check_every)  # fmt: skip
-
-    @property
-    def phases(self) -> tuple[CurriculumPhase, ...]:
-        """The phases in order."""
-        return self.schedule.phases
-
-    @property
-    def phase(self) -> CurriculumPhase:
-        """The active phase."""
-        return self.schedule.phase
-
-    @property
-    def phase_index(self) -> int:
-        """The active phase's index."""
-        return self.schedule.phase_index
-
-    @property
-    def episodes_total(self) -> int:
-        """Finished episodes counted so far."""
-        return self.schedule.episodes_total
-
-    @property
-    def rolling_mean(self) -> float | None:
-        """Mean episode reward over the last ``window`` finished episodes of this phase."""
-        return self.schedule.rolling_mean
 
     def active_reward_config(self) -> RewardConfig | None:
         """The config the current episode uses (gate forced on during a gate check)."""

@@ -17,21 +17,16 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import VectorWrapper
-from typing_extensions import Unpack
 
 from labs_env.envs.vector_env import LabsVectorEnv
 from labs_env.errors import LabsValidationError
-from labs_env.wrappers.curriculum import CurriculumMetric, check_metric
-from labs_env.wrappers.curriculum_schedule import (
-    CurriculumPhase,
-    CurriculumSchedule,
-    DocumentedOptions,
-)
+from labs_env.wrappers.curriculum import CurriculumMetric, CurriculumView, check_metric
+from labs_env.wrappers.curriculum_schedule import CurriculumPhase, CurriculumSchedule
 
 __all__ = ["VectorCurriculumWrapper"]
 
 
-class VectorCurriculumWrapper(VectorWrapper):
+class VectorCurriculumWrapper(VectorWrapper, CurriculumView):
     """Switch ``reward_config`` through phases for all envs of a :class:`LabsVectorEnv`.
 
     Args:
@@ -67,30 +62,6 @@ class VectorCurriculumWrapper(VectorWrapper):
         self._returns = np.zeros(n)
         self._phase_of = np.zeros(n, dtype=np.int64)
         self._next_config = self.schedule.start_episode()
-
-    @classmethod
-    def documented(
-        cls,
-        env: gym.vector.VectorEnv,
-        *,
-        metric: CurriculumMetric = "final",
-        **options: Unpack[DocumentedOptions],
-    ) -> VectorCurriculumWrapper:
-        """The documented three-phase curriculum in one line (``options``: see
-        :meth:`~labs_env.wrappers.CurriculumSchedule.documented`)."""
-        phases = CurriculumSchedule.documented(**options)
-        return cls(env, phases.phases, window=phases.window, metric=metric,
-                   gate_check_every=phases.gate_check_every)  # fmt: skip
-
-    @property
-    def phase(self) -> CurriculumPhase:
-        """The phase new episodes start in."""
-        return self.schedule.phase
-
-    @property
-    def episodes_total(self) -> int:
-        """Finished episodes counted so far (all envs)."""
-        return self.schedule.episodes_total
 
     def _apply(self, env_ids: Sequence[int]) -> None:
         venv = self.env.unwrapped
