@@ -256,7 +256,7 @@ class VectorEngine:
         slot.needs_reset = False
         slot.obs = episode.observation()
         if self.settings.record:
-            slot.builder = RecordBuilder(episode, self.settings.record_extra)
+            slot.builder = RecordBuilder.for_episode(episode, self.settings.record_extra)
         out.obs, out.info = slot.obs, episode.reset_info()
         self._prefetch(slot)
 

@@ -15,15 +15,16 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from labs_env.errors import LabsValidationError
 from labs_env.json_schema import schema_problems
 from labs_env.models import MAX_MESSAGE_CHARS, ToolDefinition
+from labs_env.rollout.generation import Generation
 
-__all__ = ["action_to_message", "tool_call_type"]
+__all__ = ["action_generation", "action_to_message", "tool_call_type"]
 
-_ACTION_KEYS = frozenset({"role", "content", "tool_calls"})
+_ACTION_KEYS = frozenset({"role", "content", "tool_calls", "generation"})
 _CALL_KEYS = frozenset({"type", "name", "input"})
 _TYPE_BY_MODE = {"options": "decision", "json_schema": "artifact"}
 _WIRE_TYPES = ("artifact", "decision")
@@ -76,13 +77,47 @@ def action_to_message(
     return message
 
 
+def action_generation(action: Any) -> Generation | None:
+    """The :class:`~labs_env.rollout.generation.Generation` an action carries, if any.
+
+    Raises:
+        LabsValidationError: ``action.generation`` is not a generation record.
+
+    Example:
+        >>> action_generation({"content": "Hi", "generation": {"completion_ids": [7]}})
+        Generation(prompt_ids=None, completion_ids=[7], logprobs=None, text=None, \
+finish_reason=None, usage=None, model=None, truncations=[])
+    """
+    if isinstance(action, str):
+        return None
+    value = _action_fields(action).get("generation")
+    if value is None or isinstance(value, Generation):
+        return value
+    try:
+        return Generation.model_validate(
+            value.model_dump() if isinstance(value, BaseModel) else value
+        )
+    except ValidationError as exc:
+        problem = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"
+            for err in exc.errors(include_url=False, include_input=False)[:3]
+        )
+        raise LabsValidationError(
+            "action.generation",
+            problem,
+            "pass a labs_env.rollout.generation.Generation or a dict of its fields",
+        ) from None
+
+
 def _action_fields(action: Any) -> dict[str, Any]:
     if isinstance(action, str):
         return {"content": action}
     if isinstance(action, BaseModel):
         action = action.model_dump(exclude_none=True)
     if isinstance(action, Mapping):
-        _reject_unknown_keys(action, _ACTION_KEYS, "action", "use only 'content' and 'tool_calls'")
+        _reject_unknown_keys(
+            action, _ACTION_KEYS, "action", "use only 'content', 'tool_calls' and 'generation'"
+        )
         role = action.get("role", "assistant")
         if role != "assistant":
             raise LabsValidationError(
@@ -90,7 +125,11 @@ def _action_fields(action: Any) -> dict[str, Any]:
             )
         return dict(action)
     if hasattr(action, "content"):
-        return {"content": action.content, "tool_calls": getattr(action, "tool_calls", None)}
+        return {
+            "content": action.content,
+            "tool_calls": getattr(action, "tool_calls", None),
+            "generation": getattr(action, "generation", None),
+        }
     raise LabsValidationError(
         "action",
         f"expected a str, a mapping or an object with 'content', got {type(action).__name__}",

@@ -203,7 +203,7 @@ class EpisodeRun:
         try:
             episode = await (creating if creating is not None else driver.create(spec.plan()))
             self.running[slot] = episode
-            builder = RecordBuilder(episode, spec.record_extra())
+            builder = RecordBuilder.for_episode(episode, spec.record_extra())
             history = episode.observation()
             while not episode.done:
                 if self.max_turns is not None and episode.turn >= self.max_turns:

@@ -35,7 +35,8 @@ from labs_env.models import (
     ToolDefinition,
     TurnResult,
 )
-from labs_env.rollout.actions import action_to_message
+from labs_env.rollout.actions import action_generation, action_to_message
+from labs_env.rollout.generation import Generation
 from labs_env.rollout.planning import EpisodePlan
 from labs_env.rollout.policy import EpisodeContext
 
@@ -68,6 +69,8 @@ class Transition:
     terminated: bool
     truncated: bool
     info: dict[str, Any]
+    #: What produced the agent's message, when the policy said (see ``Generation``).
+    generation: Generation | None = None
 
     def as_tuple(self) -> tuple[tuple[dict[str, Any], ...], float, bool, bool, dict[str, Any]]:
         """``(observation, reward, terminated, truncated, info)``."""
@@ -164,7 +167,7 @@ class Episode:
         # The history as the request sends it, with its JSON: a turn body costs the new
         # message's encoding, not the whole history's.
         self._wire = EncodedMessages([Message(role="user", content=first["content"])])
-        self._pending: tuple[dict[str, Any], EncodedMessages] | None = None
+        self._pending: tuple[dict[str, Any], EncodedMessages, Generation | None] | None = None
 
     @classmethod
     def begin(
@@ -243,12 +246,13 @@ class Episode:
                 a tool call is semantically wrong). Nothing was sent.
         """
         message = action_to_message(action, self.tools, validate=self.validate_tool_calls)
+        generation = action_generation(action)
         try:
             wire = Message.model_validate(message)
         except ValidationError as exc:  # pragma: no cover - action_to_message checks first
             raise LabsValidationError("action", str(exc)) from None
         turn = self._wire.extended(wire)
-        self._pending = (message, turn)
+        self._pending = (message, turn, generation)
         return turn
 
     def apply(self, result: TurnResult) -> Transition:
@@ -261,7 +265,7 @@ class Episode:
         """
         if self._pending is None:
             raise RuntimeError("apply() called without a pending turn; call build_turn() first")
-        message, turn = self._pending
+        message, turn, generation = self._pending
         self._pending = None
         expected = self.turn + 1
         if result.turn != expected:
@@ -292,11 +296,15 @@ class Episode:
         }
         if result.score_breakdown is not None:
             info["score_breakdown"] = _copy_json(result.score_breakdown)
+        if generation is not None:
+            info["generation"] = generation.summary()
+            if generation.cut_by_length:
+                info["reply_cut_by_length"] = True
         if terminated or truncated:
             self.done = True
             self.terminal_reason = result.terminal_reason or "completed"
             info["terminal_reason"] = self.terminal_reason
-        return Transition(self.observation(), reward, terminated, truncated, info)
+        return Transition(self.observation(), reward, terminated, truncated, info, generation)
 
     def mark_terminated(self, reason: str = "client_terminated") -> None:
         """Record that the episode ended outside a turn (e.g. the client terminated it)."""

@@ -9,10 +9,11 @@ cut the episode short.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from labs_env.rollout.episode import Episode, Transition
+from labs_env.rollout.generation import Generation
 from labs_env.rollout.trajectory import TrajectoryRecord, TurnRecord
 
 __all__ = ["RecordBuilder", "error_text"]
@@ -27,24 +28,35 @@ class RecordBuilder:
     """Accumulates one episode's record.
 
     Args:
-        episode: the episode, right after it was created.
+        observation: the episode's observation at its reset (the opening message first).
+        info: the reset's ``info`` (episode id, collection, scenario, seed, reward config).
         extra: fields stored in the record's ``extra``.
     """
 
-    def __init__(self, episode: Episode, extra: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        observation: Sequence[Mapping[str, Any]],
+        info: Mapping[str, Any],
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         self._started = time.perf_counter()
-        opening = episode.observation()[0] if episode.turn == 0 else None
         self.record = TrajectoryRecord(
-            episode_id=episode.episode_id,
-            collection=episode.collection,
-            scenario=episode.scenario,
-            seed=episode.seed,
-            reward_config=episode.reward_config_dict(),
-            initial_observation=dict(opening) if opening is not None else None,
+            episode_id=str(info.get("episode_id", "")),
+            collection=str(info.get("collection", "")),
+            scenario=str(info.get("scenario", "")),
+            seed=info.get("seed"),
+            reward_config=info.get("reward_config"),
+            initial_observation=dict(observation[0]) if observation else None,
             started_at=time.time(),
             extra=dict(extra or {}),
         )
         self.finished = False
+
+    @classmethod
+    def for_episode(cls, episode: Episode, extra: Mapping[str, Any] | None = None) -> RecordBuilder:
+        """The builder of ``episode``'s record, right after it was created."""
+        opening = episode.observation()[:1] if episode.turn == 0 else ()
+        return cls(opening, episode.reset_info(), extra)
 
     def add_turn(self, transition: Transition, latency_s: float | None = None) -> None:
         """Append one turn (the last two messages of the observation)."""
@@ -63,6 +75,7 @@ class RecordBuilder:
                 terminal_reason=info.get("terminal_reason"),
                 request_id=info.get("request_id"),
                 latency_s=latency_s,
+                generation=transition.generation or _generation(info.get("generation")),
             )
         )
         record.total_reward += reward
@@ -86,3 +99,10 @@ class RecordBuilder:
         record.duration_s = time.perf_counter() - self._started
         self.finished = True
         return record
+
+
+def _generation(value: Any) -> Generation | None:
+    """A generation from an ``info["generation"]`` summary (what a wrapper sees of it)."""
+    if value is None or isinstance(value, Generation):
+        return value
+    return Generation.model_validate(value)

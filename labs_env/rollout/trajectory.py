@@ -29,6 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from labs_env._version import __version__
+from labs_env.rollout.generation import Generation
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -39,8 +40,9 @@ __all__ = [
     "read_trajectories",
 ]
 
-#: Version of the record layout written in each line's ``schema_version``.
-SCHEMA_VERSION = 1
+#: Version of the record layout written in each line's ``schema_version``. 2 added
+#: :attr:`TurnRecord.generation`; files of version 1 load unchanged (no generation).
+SCHEMA_VERSION = 2
 
 
 class _Record(BaseModel):
@@ -61,6 +63,8 @@ class TurnRecord(_Record):
         terminal_reason: set on the last turn of an ended episode.
         request_id: the service's request id for this turn.
         latency_s: wall time of the step (request round trip included).
+        generation: what produced the agent's message (token ids, log-probabilities, finish
+            reason, truncations), when the policy returned it.
     """
 
     turn: int
@@ -73,6 +77,7 @@ class TurnRecord(_Record):
     terminal_reason: str | None = None
     request_id: str | None = None
     latency_s: float | None = None
+    generation: Generation | None = None
 
 
 class TrajectoryRecord(_Record):

@@ -19,7 +19,9 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 
 from labs_env.errors import LabsError, LabsValidationError
-from labs_env.rollout.trajectory import JsonlWriter, TrajectoryRecord, TurnRecord
+from labs_env.rollout.episode import Transition
+from labs_env.rollout.recording import RecordBuilder
+from labs_env.rollout.trajectory import JsonlWriter, TrajectoryRecord
 
 __all__ = ["TrajectoryRecorder"]
 
@@ -49,8 +51,7 @@ class TrajectoryRecorder(gym.Wrapper[Any, Any, Any, Any]):
         super().__init__(env)
         self.writer = JsonlWriter(path, fsync=fsync)
         self.extra = dict(extra or {})
-        self._record: TrajectoryRecord | None = None
-        self._started = 0.0
+        self._builder: RecordBuilder | None = None
 
     @property
     def path(self) -> str:
@@ -63,17 +64,7 @@ class TrajectoryRecorder(gym.Wrapper[Any, Any, Any, Any]):
         """Write an unfinished episode (as cut short), then start recording a new one."""
         self._finish_abandoned()
         obs, info = self.env.reset(seed=seed, options=options)
-        self._started = time.perf_counter()
-        self._record = TrajectoryRecord(
-            episode_id=str(info.get("episode_id", "")),
-            collection=str(info.get("collection", "")),
-            scenario=str(info.get("scenario", "")),
-            seed=info.get("seed"),
-            reward_config=info.get("reward_config"),
-            initial_observation=dict(obs[0]) if obs else None,
-            started_at=time.time(),
-            extra={**self.extra, **_phase_fields(info)},
-        )
+        self._builder = RecordBuilder(obs, info, {**self.extra, **_phase_fields(info)})
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
@@ -84,33 +75,15 @@ class TrajectoryRecorder(gym.Wrapper[Any, Any, Any, Any]):
         except LabsValidationError:
             raise  # nothing was sent; the episode goes on
         except LabsError as exc:
-            if self._record is not None:
-                self._record.error = f"{type(exc).__name__}: {exc}"
-                self._write()
+            if self._builder is not None:
+                self._write(self._builder.finish(error=exc))
             raise
-        record = self._record
-        if record is not None:
-            record.turns.append(
-                TurnRecord(
-                    turn=int(info.get("turn", len(record.turns) + 1)),
-                    messages=[dict(m) for m in obs[-2:]],
-                    reward=float(reward),
-                    scores=dict(info.get("scores") or {}),
-                    score_breakdown=info.get("score_breakdown"),
-                    terminated=bool(terminated),
-                    truncated=bool(truncated),
-                    terminal_reason=info.get("terminal_reason"),
-                    request_id=info.get("request_id"),
-                    latency_s=time.perf_counter() - started,
-                )
-            )
-            record.total_reward += float(reward)
-            record.final_reward = float(reward)
+        builder = self._builder
+        if builder is not None:
+            transition = Transition(obs, float(reward), bool(terminated), bool(truncated), info)
+            builder.add_turn(transition, time.perf_counter() - started)
             if terminated or truncated:
-                record.terminated = bool(terminated)
-                record.truncated = bool(truncated)
-                record.terminal_reason = info.get("terminal_reason")
-                self._write()
+                self._write(builder.finish())
         return obs, reward, terminated, truncated, info
 
     def close(self) -> None:
@@ -122,21 +95,14 @@ class TrajectoryRecorder(gym.Wrapper[Any, Any, Any, Any]):
             super().close()
 
     def _finish_abandoned(self) -> None:
-        record = self._record
-        if record is None:
-            return
-        if record.turns:
-            record.truncated = True
-            record.terminal_reason = "client_terminated"
-            self._write()
-        self._record = None
+        builder = self._builder
+        if builder is not None and builder.record.turns:
+            self._write(builder.finish(truncated=True))
+        self._builder = None
 
-    def _write(self) -> None:
-        record = self._record
-        assert record is not None
-        record.duration_s = time.perf_counter() - self._started
+    def _write(self, record: TrajectoryRecord) -> None:
         self.writer.write(record)
-        self._record = None
+        self._builder = None
 
 
 def _phase_fields(info: Mapping[str, Any]) -> dict[str, Any]:
