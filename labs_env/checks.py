@@ -18,10 +18,19 @@ import math
 from typing import TypeVar
 
 from labs_env.errors import LabsValidationError
+from labs_env.models import json_problem
 
-__all__ = ["check_choice", "check_flag", "check_int", "check_number", "check_optional_int"]
+__all__ = [
+    "check_choice",
+    "check_flag",
+    "check_int",
+    "check_json",
+    "check_number",
+    "check_optional_int",
+]
 
 S = TypeVar("S", bound=str)
+T = TypeVar("T")
 
 
 def check_flag(value: object, field: str) -> bool:
@@ -76,3 +85,22 @@ def check_choice(value: object, field: str, choices: tuple[S, ...]) -> S:
         if value == choice and isinstance(value, str):
             return choice
     raise LabsValidationError(field, f"unknown value {value!r}", f"use one of {list(choices)}")
+
+
+def check_json(value: T, field: str) -> T:
+    """``value`` if it is plain JSON (see :func:`labs_env.models.json_problem`): finite numbers,
+    valid Unicode, string keys, bounded nesting; sent or written unchanged.
+
+    Example:
+        >>> check_json({"seed": float("nan")}, "config")
+        Traceback (most recent call last):
+        ...
+        labs_env.errors.LabsValidationError: config.seed: nan is not a finite number (JSON has \
+no NaN or Infinity) (fix: pass plain JSON: finite numbers, str keys, valid Unicode text)
+    """
+    problem = json_problem(value, field)
+    if problem is not None:
+        raise LabsValidationError(
+            problem[0], problem[1], "pass plain JSON: finite numbers, str keys, valid Unicode text"
+        )
+    return value

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from labs_env.client import AsyncLabsClient, LabsClient
+from labs_env.client import BASE_URL_ENV, AsyncLabsClient, LabsClient
 from labs_env.client.api_key import API_KEY_ENV, ApiKey
 from labs_env.errors import LabsValidationError
 
@@ -39,7 +39,12 @@ LOCAL_BASE_URL = "http://labs.local"
 
 
 def is_embedded(api_key: str | ApiKey | None = None, base_url: str | None = None) -> bool:
-    """Whether :func:`make_client` with these arguments would use the embedded server."""
+    """Whether :func:`make_client` with these arguments would use the embedded server.
+
+    Raises:
+        LabsValidationError: a service URL (``base_url`` or ``$LABS_URL``) without a key: an
+            error, never a silent fallback to the embedded server.
+    """
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
     if key:
         return False
@@ -48,6 +53,13 @@ def is_embedded(api_key: str | ApiKey | None = None, base_url: str | None = None
             "api_key",
             f"no API key for base_url {base_url!r}",
             f"pass api_key=... or set {API_KEY_ENV} (omit both for the embedded local server)",
+        )
+    if os.environ.get(BASE_URL_ENV):
+        raise LabsValidationError(
+            "api_key",
+            f"{BASE_URL_ENV} is set ({os.environ[BASE_URL_ENV]!r}) but {API_KEY_ENV} is not",
+            f"set {API_KEY_ENV} for that service, or unset {BASE_URL_ENV} for the embedded "
+            "local server (the CLI: --local)",
         )
     return True
 
@@ -85,6 +97,7 @@ def make_local_client(*, server: LabsServer | None = None, **kwargs: Any) -> Lab
     """
     from labs_env.server import DEMO_API_KEY, LocalTransport
 
+    _check_local(kwargs)
     return LabsClient(
         api_key=DEMO_API_KEY, base_url=LOCAL_BASE_URL, transport=LocalTransport(server), **kwargs
     )
@@ -94,9 +107,25 @@ def make_local_async_client(*, server: LabsServer | None = None, **kwargs: Any) 
     """The :class:`AsyncLabsClient` counterpart of :func:`make_local_client`."""
     from labs_env.server import DEMO_API_KEY, LocalTransport
 
+    _check_local(kwargs)
     return AsyncLabsClient(
         api_key=DEMO_API_KEY, base_url=LOCAL_BASE_URL, transport=LocalTransport(server), **kwargs
     )
+
+
+#: Network settings, and their defaults: meaningless for the in-process server.
+_NETWORK_ONLY: dict[str, object] = {"http_client": None, "verify": True, "cert": None}
+
+
+def _check_local(kwargs: dict[str, Any]) -> None:
+    """Refuse network settings for the embedded server (they would be ignored)."""
+    for name, default in _NETWORK_ONLY.items():
+        if name in kwargs and kwargs[name] is not default:
+            raise LabsValidationError(
+                name,
+                "does not apply to the embedded local server (it is reached in process)",
+                f"pass api_key=... or set {API_KEY_ENV} to reach the service, or drop {name}=",
+            )
 
 
 def _plain(api_key: str | ApiKey | None) -> str | None:

@@ -5,12 +5,16 @@ Rules shared by every export:
 - An episode's reward is its final turn's reward (the score of the whole conversation).
 - Episodes with an infrastructure error (``record.error``) or without a scored turn are never
   training data.
-- Conversations are chat messages (persona ``user``, agent ``assistant``); trailing persona
-  messages after the agent's last message are cut (nothing to learn from them). Tool calls are
-  written in the OpenAI / Hugging Face chat-template form
-  ``{"type": "function", "function": {"name": tool_id, "arguments": {...}}}`` by default, or
-  kept as Labs calls with ``tool_call_format="labs"``.
+- Conversations are chat messages (persona ``user``, agent ``assistant``); trailing messages
+  after the agent's last message are cut (nothing to learn from them).
+- By default (``tool_call_format="openai"``) a conversation is exactly what
+  :class:`~labs_env.policies.OpenAIChatPolicy` sends a model (TRL's tool-calling format):
+  each call ``{"id", "type": "function", "function": {"name", "arguments": "<JSON text>"}}``
+  followed by its ``tool`` result message, and every row has a ``tools`` column with the
+  function definitions the model was offered. ``tool_call_format="labs"`` keeps Labs calls
+  (and the Labs tool definitions as ``tools``).
 - A ``system_prompt``, when given, is prepended to every conversation.
+- :func:`to_hf_dataset` gives back exactly the rows (no ``None`` filled into tool arguments).
 
 Example:
     >>> rec = {"episode_id": "e1", "collection": "c", "scenario": "s", "seed": 1,
@@ -24,8 +28,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import importlib
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -33,6 +37,10 @@ from typing import Any, Literal
 
 from labs_env.errors import LabsValidationError
 from labs_env.evaluation.outcomes import RecordLike, as_record, outcome
+from labs_env.models import ToolDefinition
+from labs_env.policies import OpenAIChatPolicy
+from labs_env.rollout.policy import EpisodeContext
+from labs_env.rollout.strict_json import encode_line
 from labs_env.rollout.trajectory import TrajectoryRecord
 
 __all__ = [
@@ -47,6 +55,14 @@ __all__ = [
 ToolCallFormat = Literal["openai", "labs"]
 Pairing = Literal["best_worst", "all"]
 _ADVANTAGE_EPS = 1e-6
+#: Arrow types of scalar columns (by the Python types in them); anything else is JSON.
+_VALUE_TYPES: dict[frozenset[type], str] = {
+    frozenset({bool}): "bool",
+    frozenset({int}): "int64",
+    frozenset({float}): "float64",
+    frozenset({int, float}): "float64",
+    frozenset({str}): "string",
+}
 
 
 def episode_messages(
@@ -56,16 +72,36 @@ def episode_messages(
     system_prompt: str | None = None,
 ) -> list[dict[str, Any]]:
     """The episode's conversation as chat messages, ending with the agent's last message."""
-    if tool_call_format not in ("openai", "labs"):
-        raise LabsValidationError(
-            "tool_call_format", f"must be 'openai' or 'labs', not {tool_call_format!r}"
-        )
-    messages = [_message(m, tool_call_format) for m in as_record(record).conversation()]
+    return _transcript(as_record(record), tool_call_format, system_prompt)[0]
+
+
+def _transcript(
+    rec: TrajectoryRecord, fmt: ToolCallFormat, system_prompt: str | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The conversation (cut after the agent's last message) and the ``tools`` column."""
+    if fmt not in ("openai", "labs"):
+        raise LabsValidationError("tool_call_format", f"must be 'openai' or 'labs', not {fmt!r}")
+    tools = [ToolDefinition.model_validate(tool) for tool in rec.tools or []]
+    if fmt == "openai":
+        # What the policy sends, built by the policy itself (no request is made).
+        context = EpisodeContext(collection=rec.collection, scenario=rec.scenario, tools=(*tools,))
+        body, _ = _chat_policy().build_request(rec.conversation(), context)
+        messages: list[dict[str, Any]] = body["messages"]
+        offered: list[dict[str, Any]] = body.get("tools", [])
+    else:
+        messages = [_labs_message(m) for m in rec.conversation()]
+        offered = [tool.model_dump(exclude_none=True) for tool in tools]
     while messages and messages[-1]["role"] != "assistant":
         messages.pop()
     if system_prompt is not None and messages:
         messages.insert(0, {"role": "system", "content": system_prompt})
-    return messages
+    return messages, offered
+
+
+@functools.cache
+def _chat_policy() -> OpenAIChatPolicy:
+    """Only its request building is used: no URL is contacted, no key is read."""
+    return OpenAIChatPolicy("http://127.0.0.1/v1", "transcript", api_key="", system_prompt=None)
 
 
 def sft_examples(
@@ -77,16 +113,14 @@ def sft_examples(
 ) -> list[dict[str, Any]]:
     """One row per episode whose reward is ``>= min_reward``: ``{"messages", "reward", ...}``.
 
-    Rows also carry ``episode_id``, ``collection``, ``scenario`` and ``seed``.
+    Rows also carry ``tools``, ``episode_id``, ``collection``, ``scenario`` and ``seed``.
     """
     rows = []
     for rec, reward in _usable(records):
         if reward >= min_reward:
-            messages = episode_messages(
-                rec, tool_call_format=tool_call_format, system_prompt=system_prompt
-            )
+            messages, tools = _transcript(rec, tool_call_format, system_prompt)
             if messages:
-                rows.append({"messages": messages, "reward": reward, **_meta(rec)})
+                rows.append({"messages": messages, "tools": tools, "reward": reward, **_meta(rec)})
     return rows
 
 
@@ -101,10 +135,11 @@ def dpo_pairs(
     """Preference pairs from episodes of the same scenario and seed (TRL's conversational form).
 
     Each row: ``prompt`` (the messages both episodes share), ``chosen`` and ``rejected`` (the
-    rest of each conversation), ``chosen_reward``, ``rejected_reward``, ``margin``, the ids of
-    both episodes, ``collection``, ``scenario``, ``seed``. ``pairing="best_worst"`` gives at most
-    one pair per group (its best and worst episode); ``"all"`` every pair whose rewards differ
-    by at least ``min_margin``. Episodes without a seed are not paired.
+    rest of each conversation), ``tools``, ``chosen_reward``, ``rejected_reward``, ``margin``,
+    the ids of both episodes, ``collection``, ``scenario``, ``seed``.
+    ``pairing="best_worst"`` gives at most one pair per group (its best and worst episode);
+    ``"all"`` every pair whose rewards differ by at least ``min_margin``. Episodes without a
+    seed are not paired.
     """
     if pairing not in ("best_worst", "all"):
         raise LabsValidationError("pairing", f"must be 'best_worst' or 'all', not {pairing!r}")
@@ -120,12 +155,8 @@ def dpo_pairs(
             margin = good_reward - bad_reward
             if margin < min_margin or margin <= 0:
                 continue
-            chosen = episode_messages(
-                good, tool_call_format=tool_call_format, system_prompt=system_prompt
-            )
-            rejected = episode_messages(
-                bad, tool_call_format=tool_call_format, system_prompt=system_prompt
-            )
+            chosen, tools = _transcript(good, tool_call_format, system_prompt)
+            rejected = _transcript(bad, tool_call_format, system_prompt)[0]
             shared = _common_prefix(chosen, rejected)
             if shared == len(chosen) or shared == len(rejected):
                 continue  # one conversation contains the other: nothing to prefer
@@ -134,6 +165,7 @@ def dpo_pairs(
                     "prompt": chosen[:shared],
                     "chosen": chosen[shared:],
                     "rejected": rejected[shared:],
+                    "tools": tools,
                     "chosen_reward": good_reward,
                     "rejected_reward": bad_reward,
                     "margin": margin,
@@ -159,7 +191,7 @@ def grpo_groups(
     Episodes are grouped by a ``group_id`` (in ``record.extra`` or a top-level field) when
     present, else by scenario and seed (unseeded episodes without a ``group_id`` are left out).
     Each row: ``group_id``, ``collection``, ``scenario``, ``seed``, ``prompt`` (the shared
-    messages), ``completions`` (each episode's remaining messages), ``rewards``,
+    messages), ``completions`` (each episode's remaining messages), ``tools``, ``rewards``,
     ``advantages`` (``(r - mean) / (std + 1e-6)``, population std) and ``episode_ids``.
     Groups smaller than ``min_size`` are dropped.
     """
@@ -169,10 +201,8 @@ def grpo_groups(
     for key, members in _groups(records, by_seed_only=False).items():
         if len(members) < min_size:
             continue
-        conversations = [
-            episode_messages(rec, tool_call_format=tool_call_format, system_prompt=system_prompt)
-            for rec, _ in members
-        ]
+        transcripts = [_transcript(rec, tool_call_format, system_prompt) for rec, _ in members]
+        conversations = [messages for messages, _ in transcripts]
         shared = min((_common_prefix(conversations[0], c) for c in conversations), default=0)
         rewards = [reward for _, reward in members]
         mean = sum(rewards) / len(rewards)
@@ -186,6 +216,7 @@ def grpo_groups(
                 "seed": first.seed,
                 "prompt": conversations[0][:shared],
                 "completions": [c[shared:] for c in conversations],
+                "tools": transcripts[0][1],
                 "rewards": rewards,
                 "advantages": [(r - mean) / (std + _ADVANTAGE_EPS) for r in rewards],
                 "episode_ids": [rec.episode_id for rec, _ in members],
@@ -195,22 +226,37 @@ def grpo_groups(
 
 
 def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str]) -> int:
-    """Write rows as JSON lines (UTF-8, parent directories created); return the row count."""
+    """Write rows as strict JSON lines (UTF-8, parent directories created); return the row
+    count. The file appears complete or not at all (written aside, then renamed).
+
+    Raises:
+        LabsValidationError: a row holds a ``NaN`` or an infinity (named by its path, e.g.
+            ``rows[3].advantages[0]``); no file is written.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
     count = 0
-    with target.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
-            count += 1
+    try:
+        with partial.open("wb") as handle:
+            for count, row in enumerate(rows, start=1):
+                handle.write(encode_line(row, f"rows[{count - 1}]"))
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return count
 
 
 def to_hf_dataset(rows: Sequence[Mapping[str, Any]]) -> Any:
-    """A Hugging Face ``datasets.Dataset`` of the rows (needs ``pip install datasets``).
+    """A Hugging Face ``datasets.Dataset`` of the rows, giving back exactly the rows.
+
+    Arrow gives every struct of a column the same fields: tool arguments ``{"value": "deny"}``
+    would come back as ``{"value": "deny", "amount": None, ...}``. Messages and tool
+    definitions are therefore stored as JSON values (``datasets.Json``), each as it is.
 
     Raises:
-        LabsValidationError: the ``datasets`` package is not installed.
+        LabsValidationError: ``datasets`` (>= 4.7, which has ``Json``) is not installed.
     """
     try:
         datasets = importlib.import_module("datasets")
@@ -220,7 +266,25 @@ def to_hf_dataset(rows: Sequence[Mapping[str, Any]]) -> Any:
             "the Hugging Face 'datasets' package is not installed",
             "pip install datasets (or use write_jsonl and load the file later)",
         ) from None
-    return datasets.Dataset.from_list([dict(row) for row in rows])
+    if not hasattr(datasets, "Json"):
+        raise LabsValidationError(
+            "datasets",
+            f"datasets {datasets.__version__} cannot hold tool calls as they are (no Json)",
+            "pip install 'datasets>=4.7' (or use write_jsonl and load the file later)",
+        )
+    plain = [dict(row) for row in rows]
+    columns = list(plain[0]) if plain else []
+    features = {name: _feature(datasets, [row.get(name) for row in plain]) for name in columns}
+    return datasets.Dataset.from_list(plain, features=datasets.Features(features))
+
+
+def _feature(datasets: Any, values: Sequence[Any]) -> Any:
+    """The ``datasets`` feature holding ``values`` exactly: lists of lists, JSON for objects."""
+    present = [value for value in values if value is not None]
+    if present and all(isinstance(value, list) for value in present):
+        return datasets.List(_feature(datasets, [item for value in present for item in value]))
+    dtype = _VALUE_TYPES.get(frozenset(type(value) for value in present))
+    return datasets.Value(dtype) if dtype is not None else datasets.Json()
 
 
 # --------------------------------------------------------------------------- internals
@@ -260,24 +324,13 @@ def _group_id(rec: TrajectoryRecord) -> str | None:
     return None if value is None else str(value)
 
 
-def _message(message: Mapping[str, Any], fmt: ToolCallFormat) -> dict[str, Any]:
+def _labs_message(message: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "role": message.get("role", "user"),
         "content": message.get("content") or "",
     }
-    calls = message.get("tool_calls")
-    if calls:
-        out["tool_calls"] = (
-            [dict(c) for c in calls]
-            if fmt == "labs"
-            else [
-                {
-                    "type": "function",
-                    "function": {"name": c.get("name"), "arguments": c.get("input", {})},
-                }
-                for c in calls
-            ]
-        )
+    if message.get("tool_calls"):
+        out["tool_calls"] = [dict(call) for call in message["tool_calls"]]
     return out
 
 

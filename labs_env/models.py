@@ -11,12 +11,21 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal, overload
+from typing import Annotated, Any, Literal, overload
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "MAX_BATCH_ITEMS",
+    "MAX_JSON_DEPTH",
     "MAX_MESSAGE_CHARS",
     "MAX_NORMALIZATION_WINDOWS",
     "MAX_TURNS",
@@ -50,6 +59,8 @@ __all__ = [
     "ToolDefinition",
     "TurnResult",
     "encode_message",
+    "is_plain_json",
+    "json_problem",
 ]
 
 MAX_MESSAGE_CHARS = 10_000
@@ -70,6 +81,115 @@ TerminalReason = Literal["completed", "error", "max_turns_reached", "client_term
 TERMINAL_REASONS: tuple[str, ...] = ("completed", "error", "max_turns_reached", "client_terminated")
 
 
+#: How deeply a JSON value sent or written (a tool input, a config) may nest.
+MAX_JSON_DEPTH = 64
+
+
+def json_problem(
+    value: Any, path: str = "value", *, max_depth: int = MAX_JSON_DEPTH
+) -> tuple[str, str] | None:
+    """Why ``value`` is not a plain JSON value, as ``(path of the culprit, problem)``; ``None``
+    when it is one.
+
+    Plain JSON: objects with string keys, arrays (lists or tuples), strings of valid Unicode
+    (no lone surrogate), finite numbers, booleans and ``None``, nested at most ``max_depth``
+    levels. Anything else would be changed on the way (``NaN`` sent as ``null``), fail deep
+    inside an encoder, or make a file other JSON readers reject.
+
+    Example:
+        >>> json_problem({"amount": [1, float("nan")]}, "input")
+        ('input.amount[1]', 'nan is not a finite number (JSON has no NaN or Infinity)')
+    """
+    stack: list[tuple[str, Any, int]] = [(path, value, 0)]
+    while stack:
+        where, item, depth = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    bad = item[exc.start : exc.end]
+                    return where, f"contains a lone surrogate {bad!r}, which is not valid Unicode"
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return where, f"{item!r} is not a finite number (JSON has no NaN or Infinity)"
+            continue
+        if item is None or isinstance(item, int):  # bool is an int
+            continue
+        if depth >= max_depth:
+            return where, f"nests deeper than {max_depth} levels"
+        if isinstance(item, Mapping):
+            for key in item:
+                if not isinstance(key, str):
+                    return where, f"has a key {key!r} that is not a string"
+            stack.extend((f"{where}.{k}", v, depth + 1) for k, v in reversed(list(item.items())))
+        elif isinstance(item, (list, tuple)):
+            stack.extend(
+                (f"{where}[{i}]", v, depth + 1) for i, v in reversed(list(enumerate(item)))
+            )
+        else:
+            return where, f"is a {type(item).__name__}, not a JSON value"
+    return None
+
+
+def is_plain_json(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` is plain JSON (see :func:`json_problem`, which says where it is not).
+
+    The fast check (no paths built): a score breakdown of a turn costs a few microseconds.
+    """
+    kind = type(value)
+    if kind is str:
+        return value.isascii() or _valid_unicode(value)
+    if kind is float:
+        return value - value == 0.0  # False for NaN and the infinities
+    if kind is int or kind is bool or value is None:
+        return True
+    if depth >= MAX_JSON_DEPTH:
+        return False
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not is_plain_json(item, depth + 1):
+                return False
+        return True
+    if kind is list:
+        for item in value:  # noqa: SIM110 (a loop: cheaper than all() over a generator)
+            if not is_plain_json(item, depth + 1):
+                return False
+        return True
+    return json_problem(value, max_depth=MAX_JSON_DEPTH - depth) is None
+
+
+def _valid_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _checked_json(value: Any, info: ValidationInfo) -> Any:
+    """A free-form object (a tool input, ``config``, ``scores``, ...) if it is plain JSON.
+
+    In a request, a ``NaN`` would be sent as ``null`` and an ``object()`` fail deep in the
+    encoder: both are refused before anything is sent. In a response, a ``NaN`` or
+    ``Infinity`` inside ``scores`` breaks the documented shape like a reward outside [0, 1]
+    does: the response is rejected as a whole (the client raises
+    ``APIResponseValidationError``), so the bad value reaches no reward wrapper, record or
+    file, and only the episode that received it ends.
+    """
+    if value is None or is_plain_json(value):
+        return value
+    problem = json_problem(value, str(info.field_name))
+    if problem is not None:
+        raise ValueError(f"{problem[0]}: {problem[1]}")
+    return value
+
+
+#: A free-form JSON object of a request or response: plain JSON, every number finite.
+_JsonObject = Annotated[dict[str, Any], AfterValidator(_checked_json)]
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -86,7 +206,7 @@ class ToolCall(_Request):
 
     type: Literal["artifact", "decision"]
     name: str = Field(min_length=1, description="The tool's id, e.g. 'claim_status'.")
-    input: dict[str, Any]
+    input: _JsonObject
 
 
 class Message(_Request):
@@ -277,7 +397,7 @@ class CreateEpisodeRequest(_Request):
     collection_slug: str = Field(min_length=1)
     scenario_slug: str = Field(min_length=1)
     score_turns: bool = False
-    config: dict[str, Any] | None = None
+    config: _JsonObject | None = None
 
 
 class EpisodeCreated(_Response):
@@ -301,6 +421,8 @@ class TurnResult(_Response):
     observation: Observation
     reward: float = Reward
     episode_complete: bool
+    #: Checked by the episode that applies the turn (it walks them anyway): a non-finite
+    #: number ends that episode with an ``APIResponseValidationError``.
     scores: dict[str, Any] | None = None
     score_breakdown: dict[str, Any] | None = None
     terminal_reason: str | None = None
@@ -363,15 +485,15 @@ class EvaluateRequest(_Normalization):
 
 class EvaluationMetadata(_Response):
     scenario_name: str | None = None
-    evaluation_time_ms: float | None = None
+    evaluation_time_ms: float | None = Field(default=None, allow_inf_nan=False)
 
 
 class EvaluationResult(_Response):
     reward: float = Reward
     scoring_version: str | None = None
-    scores: dict[str, Any] | None = None
-    score_breakdown: dict[str, Any] | None = None
-    normalized: dict[str, Any] | None = None
+    scores: _JsonObject | None = None
+    score_breakdown: _JsonObject | None = None
+    normalized: _JsonObject | None = None
     metadata: EvaluationMetadata | None = None
     request_id: str | None = None
 
@@ -396,9 +518,9 @@ class BatchItemResult(_Response):
     id: str
     status: str = "success"
     reward: float | None = Field(default=None, ge=0.0, le=1.0)
-    scores: dict[str, Any] | None = None
-    score_breakdown: dict[str, Any] | None = None
-    normalized: dict[str, Any] | None = None
+    scores: _JsonObject | None = None
+    score_breakdown: _JsonObject | None = None
+    normalized: _JsonObject | None = None
     error: str | None = None
 
     @property
@@ -409,7 +531,7 @@ class BatchItemResult(_Response):
 class BatchEvaluateResult(_Response):
     results: list[BatchItemResult]
     scoring_version: str | None = None
-    total_time_ms: float | None = None
+    total_time_ms: float | None = Field(default=None, allow_inf_nan=False)
     request_id: str | None = None
 
 
@@ -428,7 +550,7 @@ class CompareResult(_Response):
     winner: Literal["a", "b", "tie"]
     reward_a: float = Reward
     reward_b: float = Reward
-    margin: float = Field(ge=0.0)
+    margin: float = Field(ge=0.0, allow_inf_nan=False)
     scoring_version: str | None = None
     request_id: str | None = None
 

@@ -1,5 +1,5 @@
-"""The layout is the architecture: imports point down the layers only, no import loops (type-checking
-and function-level imports included), no private name imported across packages."""
+"""The layout is the architecture: imports point down the layers only, no import loops
+(type-checking and function-level imports included), no private name imported across packages."""
 
 from __future__ import annotations
 
@@ -32,7 +32,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 #: Private modules any layer may import: the version string, by convention.
 SHARED_PRIVATE = ("labs_env._version",)
 #: The local server is a sibling of the client, not a dependency: it sees the wire models only.
-SERVER_MAY_IMPORT = ("labs_env.server", "labs_env.models", "labs_env.json_schema", "labs_env._version")
+SERVER_MAY_IMPORT = (
+    "labs_env.server",
+    "labs_env.models",
+    "labs_env.json_schema",
+    "labs_env._version",
+)
 
 
 def _module_name(path: Path) -> str:
@@ -75,7 +80,9 @@ def _layer(name: str) -> tuple[int, str]:
 
 
 def _package_of(name: str) -> str:
-    return name if name in MODULES and MODULES[name].name == "__init__.py" else name.rpartition(".")[0]
+    return (
+        name if name in MODULES and MODULES[name].name == "__init__.py" else name.rpartition(".")[0]
+    )
 
 
 def test_every_module_has_a_layer() -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
-from labs_env.errors import APIError, LabsError
+from labs_env._version import __version__
+from labs_env.cli._errors import exit_code, one_line
 
 __all__ = ["main"]
 
@@ -24,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="labs-env",
         description="Labs API episodes as Gymnasium environments; a local Labs server.",
     )
+    parser.add_argument("--version", action="version", version=f"labs-env {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMANDS:
         importlib.import_module(f"labs_env.cli.{name}").register(subparsers)
@@ -32,6 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``labs-env`` script."""
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # here, not at exit: a closed pipe is noticed inside the try
+    except BrokenPipeError:
+        # The reader went away (``labs-env catalog | head``): the standard way out is quiet.
+        # Later writes (and the interpreter's final flush) go to /dev/null, not a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
@@ -43,15 +59,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except LabsError as exc:  # bad input or a failed service call: one line, no traceback
-        print(f"labs-env {args.command}: {_one_line(exc)}", file=sys.stderr)
-        return 1 if isinstance(exc, APIError) else 2
+    except BrokenPipeError:
+        raise
+    except Exception as exc:  # a known problem: one line, no traceback (bugs still raise)
+        known = exit_code(exc)
+        if known is None:
+            raise
+        print(f"labs-env {args.command}: {one_line(exc, args)}", file=sys.stderr)
+        return known
     return code
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

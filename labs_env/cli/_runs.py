@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypedDict, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from labs_env.cli._common import add_service_arguments, open_client, parse_reward_config
 from labs_env.cli._progress import ProgressBar
@@ -24,6 +24,7 @@ __all__ = [
     "add_run_arguments",
     "async_client",
     "check_counts",
+    "most_common_error",
     "prepare_run",
     "run_with_client",
     "scenario_list",
@@ -103,6 +104,15 @@ def async_client(args: argparse.Namespace) -> AsyncLabsClient:
     if getattr(args, "local", False):
         return make_local_async_client(**kwargs)
     return make_async_client(**kwargs)
+
+
+def most_common_error(summary: dict[str, Any]) -> str | None:
+    """``"most common error (3x): <its first line>"`` of a run summary (``None``: no error)."""
+    messages = summary["errors"]["messages"]
+    if not messages:
+        return None
+    top, count = next(iter(messages.items()))
+    return f"most common error ({count}x): {top}"
 
 
 class LiveProgress:

@@ -9,13 +9,13 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from labs_env.cli._common import add_service_arguments, add_service_command, open_client
 from labs_env.errors import LabsValidationError
 from labs_env.models import Catalog, CatalogCollection, ToolDefinition
+from labs_env.rollout.strict_json import dumps
 
 __all__ = ["register", "render_catalog"]
 
@@ -44,8 +44,7 @@ def _main(args: argparse.Namespace) -> int:
             )
     if args.json:
         data = Catalog(collections=collections).model_dump(mode="json", exclude={"request_id"})
-        json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        sys.stdout.write(dumps(data, "catalog", indent=2, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(render_catalog(collections))
     return 0

@@ -33,6 +33,7 @@ from labs_env.cli._policy import add_policy_arguments, policy_choice
 from labs_env.cli._runs import (
     LiveProgress,
     add_run_arguments,
+    most_common_error,
     prepare_run,
     run_with_client,
 )
@@ -118,7 +119,16 @@ def _main(args: argparse.Namespace) -> int:
     print(f"  comparison: {outcome.json_path}, {outcome.report_path}")
     print()
     print(comparison_table(outcome.comparison), end="")
+    for side, run in zip("AB", (outcome.run_a, outcome.run_b), strict=True):
+        print(failures_line(side, run.summary), end="")
     return 0 if outcome.comparison["overall"]["pairs"] else 1
+
+
+def failures_line(side: str, summary: dict[str, Any]) -> str:
+    """Why a side's episodes failed (its most common error), or nothing when none did."""
+    error = most_common_error(summary)
+    count = summary["errors"]["count"]
+    return f"{side}: {count} episodes failed; {error}\n" if error else ""
 
 
 def _shared_url(args: argparse.Namespace, side: str) -> str | None:

@@ -105,9 +105,17 @@ def run_demo(
     out.write(transcript + "\n")
     out.write(
         f"Mean reward per scenario over {episodes} episode(s) each "
-        "(final = the last turn's reward, the score of the whole conversation):\n\n"
+        "(final = the last turn's reward, the score of the whole conversation; ± is the "
+        "standard deviation over the episodes, return = the sum of the turn rewards):\n\n"
     )
-    header = ["scenario", "episodes", "final reward", "return", "turns", "ended"]
+    header = [
+        "scenario",
+        "episodes",
+        "final reward (mean ± std)",
+        "return (mean)",
+        "turns (mean)",
+        "ended",
+    ]
     out.write(format_table(header, [r.row() for r in results]))
     out.write(
         "\nNext: `python examples/quickstart.py`, or set LABS_API_KEY to play the real service.\n"

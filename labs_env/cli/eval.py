@@ -34,6 +34,7 @@ from labs_env.cli._policy import PolicyChoice, add_policy_arguments, policy_choi
 from labs_env.cli._runs import (
     LiveProgress,
     add_run_arguments,
+    most_common_error,
     prepare_run,
     run_with_client,
 )
@@ -176,11 +177,8 @@ def summary_table(summary: dict[str, Any]) -> str:
             ]
         )
     text = format_table(header, rows)
-    messages = summary["errors"]["messages"]
-    if messages:
-        top, count = next(iter(messages.items()))
-        text += f"\nmost common error ({count}x): {top}\n"
-    return text
+    error = most_common_error(summary)
+    return text + (f"\n{error}\n" if error else "")
 
 
 def exit_code(summary: dict[str, Any]) -> int:

@@ -22,6 +22,21 @@ from labs_env.rollout.trajectory import TrajectoryRecord, read_trajectories
 
 __all__ = ["register", "run_export"]
 
+#: What DPO and GRPO rows are made of, for an export that found none.
+_NEEDS = {
+    "dpo": (
+        "a pair is two episodes of the same scenario and seed whose rewards differ by at "
+        "least --min-margin",
+        "export trajectories that play each scenario and seed more than once (both sides of "
+        "labs-env compare, or collect(..., group_size=k)), or lower --min-margin",
+    ),
+    "grpo": (
+        "a group is at least --min-group-size episodes of one scenario and seed (or one group_id)",
+        "play each spec several times (collect(..., group_size=k)) or export several runs' "
+        "trajectories together, or lower --min-group-size",
+    ),
+}
+
 
 def register(subparsers: Any) -> None:
     """Add the ``export`` subcommand."""
@@ -65,12 +80,7 @@ def register(subparsers: Any) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    try:
-        message = run_export(args)
-    except (LabsValidationError, OSError, ValueError) as exc:
-        print(f"labs-env export: {_one_line(exc)}", file=sys.stderr)
-        return 2
-    print(message, file=sys.stderr)
+    print(run_export(args), file=sys.stderr)
     return 0
 
 
@@ -88,6 +98,12 @@ def run_export(args: argparse.Namespace) -> str:
         rows = dpo_pairs(records, min_margin=args.min_margin, pairing=args.pairing, **common)
     else:
         rows = grpo_groups(records, min_size=args.min_group_size, **common)
+    if not rows and args.format in _NEEDS:
+        problem, fix = _NEEDS[args.format]
+        usable = sum(1 for r in records if r.ok)
+        raise LabsValidationError(
+            "--format", f"no {args.format} rows from {usable} usable episodes: {problem}", fix
+        )
     if args.hf_dataset is not None:
         to_hf_dataset(rows).save_to_disk(str(args.hf_dataset))
     count = write_jsonl(rows, args.out)
@@ -96,8 +112,3 @@ def run_export(args: argparse.Namespace) -> str:
         f"wrote {count} {args.format} rows to {args.out} from {len(records)} episodes "
         f"({errored} with errors skipped)"
     )
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

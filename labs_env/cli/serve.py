@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from labs_env.errors import LabsValidationError
+
 __all__ = ["register"]
 
 
@@ -88,6 +90,12 @@ def _run(args: argparse.Namespace) -> int:
     )
     from labs_env.server.app import LOOPBACK_HOSTS
 
+    if not 0 <= args.port <= 65535:
+        raise LabsValidationError(
+            "--port", f"{args.port} is not a TCP port", "pass 0..65535 (0: any free port)"
+        )
+    if args.http == "uvicorn":
+        _require_uvicorn()
     try:
         retry_after = None if args.fault_retry_after == "none" else float(args.fault_retry_after)
         endpoints = (
@@ -117,8 +125,6 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"labs-env serve: {error}", file=sys.stderr)
         return 2
-    gc.collect()
-    gc.freeze()  # scenarios and modules are loaded for good: keep them out of every GC pass
     if args.host not in LOOPBACK_HOSTS:
         print(
             f"warning: binding {args.host} exposes the server and its public demo key "
@@ -126,17 +132,43 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
 
+    listening: list[str] = []
+
     def ready(url: str) -> None:
+        listening.append(url)
+        gc.collect()
+        gc.freeze()  # scenarios and modules are loaded for good: keep them out of every GC pass
         print(f"Labs server listening on {url}")
         print(f"Demo API key: {DEMO_API_KEY}")
         print(f"  export LABS_URL={url} LABS_API_KEY={DEMO_API_KEY}", flush=True)
 
-    serve(
-        server,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        on_ready=ready,
-        http=args.http,
-    )
+    try:
+        serve(
+            server,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            on_ready=ready,
+            http=args.http,
+        )
+    except OSError as exc:
+        if listening:
+            raise
+        # Binding failed: the port is taken, or the address is not this machine's.
+        raise LabsValidationError(
+            "--port",
+            f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc})",
+            "pick another --port (0: any free port), or stop what listens there",
+        ) from None
     return 0
+
+
+def _require_uvicorn() -> None:
+    try:
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise LabsValidationError(
+            "--http",
+            "uvicorn is not installed",
+            "pip install 'labs-env[serve]', or use the default --http native",
+        ) from None

@@ -2,12 +2,16 @@
 
 Both share one sans-IO core and differ only in how they send and sleep:
 
-- :mod:`~labs_env.client.settings` — key, base URL, timeouts, headers, TLS;
+- :mod:`~labs_env.client.settings` — key, base URL, timeouts, headers, checked once;
+- :mod:`~labs_env.client.tls` — ``verify=`` / ``cert=`` as TLS contexts (certifi as fallback);
+- :mod:`~labs_env.client.proxy` — ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY``, read once;
 - :mod:`~labs_env.client.requests` — argument validation and request building per endpoint;
 - :mod:`~labs_env.client.call` — one logical call: response reading, error mapping, retry
   decisions (with :mod:`~labs_env.client.retry` and :mod:`~labs_env.client.failures`);
 - :mod:`~labs_env.client.flow_control` — pacing from the ``X-RateLimit-*`` headers;
 - :mod:`~labs_env.client.connection_pool` — the async client's lean HTTP/1.1 transport;
+- :mod:`~labs_env.client.sync_transport` — the sync client's httpx transport (a deadline per
+  response, no stale answers);
 - :mod:`~labs_env.client.api_key` — the key, masked everywhere.
 
 Example:

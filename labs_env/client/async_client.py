@@ -1,8 +1,10 @@
 """:class:`AsyncLabsClient`: the async twin of ``LabsClient`` for concurrent rollouts.
 
-By default it sends through the lean asyncio transport in ``_http`` (a keep-alive pool sized
-to the concurrency); with ``transport=`` any ``httpx.AsyncBaseTransport`` is used instead
-(``httpx.MockTransport`` in tests, the local server's in-process transport).
+By default it sends through the lean asyncio transport of
+:mod:`~labs_env.client.connection_pool` (a keep-alive pool sized to the concurrency); with
+``transport=`` any ``httpx.AsyncBaseTransport`` is used instead (``httpx.MockTransport`` in
+tests, the local server's in-process transport), with ``http_client=`` the caller's
+``httpx.AsyncClient``.
 """
 
 from __future__ import annotations
@@ -45,13 +47,15 @@ def _endpoint(
     return rq.endpoint_method(method, build)
 
 
-class AsyncLabsClient(ClientBase[httpx.AsyncBaseTransport, AsyncFlowGate]):
+class AsyncLabsClient(ClientBase[httpx.AsyncBaseTransport, httpx.AsyncClient, AsyncFlowGate]):
     """Asynchronous client for the Labs API; all concurrent calls share one pool and one
     rate-limit state. Same arguments and methods as :class:`labs_env.LabsClient`.
 
     Args:
         transport: any ``httpx.AsyncBaseTransport``; the caller owns and closes it. Without
-            it the client uses its own fast HTTP/1.1 transport.
+            it the client uses its own fast HTTP/1.1 transport (which honours the proxy
+            variables, ``verify`` and ``cert`` like the sync client).
+        http_client: your own ``httpx.AsyncClient``, used as given (see ``LabsClient``).
         max_connections: connection pool size (default 256); size it to the requests you keep
             in flight.
         flow_control: pace requests with this gate instead of the client's own
@@ -69,11 +73,13 @@ class AsyncLabsClient(ClientBase[httpx.AsyncBaseTransport, AsyncFlowGate]):
     """
 
     default_max_connections = 256
+    http_client_type = httpx.AsyncClient
 
     def _open(
         self,
         config: ClientConfig,
         transport: httpx.AsyncBaseTransport | None,
+        http_client: httpx.AsyncClient | None,
         flow_control: AsyncFlowGate | None,
     ) -> None:
         self._flow = (
@@ -81,32 +87,32 @@ class AsyncLabsClient(ClientBase[httpx.AsyncBaseTransport, AsyncFlowGate]):
             if flow_control is not None
             else AsyncFlowControl(FlowControl(max_block=config.retry_policy.max_rate_limit_wait))
         )
-        self._http: httpx.AsyncClient | None = None
+        self._http: httpx.AsyncClient | None = http_client
         self._pool: ConnectionPool | None = None
         if transport is not None:
-            self._http = httpx.AsyncClient(
-                base_url=config.base_url,
-                headers=config.headers(),
-                timeout=config.timeout,
-                transport=transport,
-                trust_env=False,
-            )
-        else:
+            self._http = httpx.AsyncClient(transport=transport, trust_env=False)
+        elif http_client is None:
             self._pool = ConnectionPool(
                 config.host,
                 config.port,
-                ssl_context=config.ssl_context() if config.scheme == "https" else None,
+                ssl_context=config.tls,
                 max_connections=config.max_connections,
                 connect_timeout=config.timeout.connect,
+                proxy=config.proxy,
             )
             host = config.host if ":" not in config.host else f"[{config.host}]"
             default_port = 443 if config.scheme == "https" else 80
             if config.port != default_port:
                 host = f"{host}:{config.port}"
             lines = [f"Host: {host}", "Accept-Encoding: identity"]
-            lines += [f"{name}: {value}" for name, value in config.headers().items()]
+            lines += [f"{name}: {value}" for name, value in self._headers.items()]
+            prefix = config.path_prefix
+            if self._pool.forwarding:  # plain http through a proxy: absolute-form targets
+                prefix = f"http://{host}{prefix}"
+                if config.proxy is not None and config.proxy.authorization is not None:
+                    lines.append(f"Proxy-Authorization: {config.proxy.authorization}")
             self._head_tail = (" HTTP/1.1\r\n" + "\r\n".join(lines) + "\r\n").encode("latin-1")
-            self._prefix = config.path_prefix.encode("latin-1")
+            self._prefix = prefix.encode("latin-1")
             self._read_timeout = config.timeout.read
 
     # ----------------------------------------------------------------- lifecycle
@@ -153,11 +159,8 @@ class AsyncLabsClient(ClientBase[httpx.AsyncBaseTransport, AsyncFlowGate]):
             raw = await pool.request(b"".join(parts), body, self._read_timeout)
             return raw.status, raw.headers, raw.body
         assert self._http is not None
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         try:
-            response = await self._http.request(
-                spec.method, spec.path, content=spec.body, headers=headers
-            )
+            response = await self._http.request(**self._httpx_request(spec, idempotency_key))
         except httpx.HTTPError as exc:
             raise failure_from_httpx(exc) from exc
         return response.status_code, response.headers, response.content

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from labs_env.client.api_key import ApiKey
 from labs_env.client.call import Call
 from labs_env.client.flow_control import RateLimitSnapshot
 from labs_env.client.requests import RequestSpec
 from labs_env.client.retry import RetryBudget, RetryPolicy
-from labs_env.client.settings import ClientConfig, TimeoutArg
+from labs_env.client.settings import ClientConfig, Stack, TimeoutArg
+from labs_env.client.tls import CertArg, VerifyArg
 from labs_env.errors import LabsValidationError
 
 __all__ = ["ClientBase", "closed_error"]
 
 T = TypeVar("T")
 TransportT = TypeVar("TransportT")
+HttpT = TypeVar("HttpT")
 FlowT = TypeVar("FlowT", bound="FlowGate")
 
 
@@ -35,15 +37,18 @@ def closed_error(client: object) -> LabsValidationError:
     )
 
 
-class ClientBase(Generic[TransportT, FlowT]):
+class ClientBase(Generic[TransportT, HttpT, FlowT]):
     """The constructor, state and views both clients share; they differ only in how they open
     their transport, send and sleep (see :class:`~labs_env.LabsClient` for the arguments).
 
-    Subclasses implement :meth:`_open` and set :attr:`default_max_connections`.
+    Subclasses implement :meth:`_open` and set :attr:`default_max_connections` and
+    :attr:`http_client_type`.
     """
 
     #: The pool size when ``max_connections`` is not given.
     default_max_connections: ClassVar[int]
+    #: The class of httpx client ``http_client=`` takes.
+    http_client_type: ClassVar[type]
     _flow: FlowT
 
     def __init__(
@@ -54,12 +59,16 @@ class ClientBase(Generic[TransportT, FlowT]):
         max_retries: int = 3,
         *,
         transport: TransportT | None = None,
+        http_client: HttpT | None = None,
+        verify: VerifyArg = True,
+        cert: CertArg | None = None,
         retry_policy: RetryPolicy | None = None,
         retry_unsafe_turns: bool = False,
         allow_insecure_http: bool = False,
         max_connections: int | None = None,
         flow_control: FlowT | None = None,
     ) -> None:
+        stack = self._stack(transport, http_client)
         self._config = ClientConfig.create(
             api_key,
             base_url,
@@ -68,20 +77,61 @@ class ClientBase(Generic[TransportT, FlowT]):
             retry_policy,
             retry_unsafe_turns,
             allow_insecure_http,
-            custom_transport=transport is not None,
             max_connections=(
                 self.default_max_connections if max_connections is None else max_connections
             ),
+            stack=stack,
+            verify=verify,
+            cert=cert,
         )
         self._budget = self._config.retry_policy.new_budget()
         self._closed = False
-        self._open(self._config, transport, flow_control)
+        self._headers = self._config.headers()
+        self._open(self._config, transport, http_client, flow_control)
+
+    def _stack(self, transport: TransportT | None, http_client: HttpT | None) -> Stack:
+        if http_client is None:
+            return "own" if transport is None else "transport"
+        if transport is not None:
+            raise LabsValidationError(
+                "http_client",
+                "cannot be combined with transport=",
+                "pass one: your transport inside your http_client, or transport= alone",
+            )
+        expected = self.http_client_type
+        if not isinstance(http_client, expected):
+            raise LabsValidationError(
+                "http_client",
+                f"{type(self).__name__} needs an {expected.__module__.split('.')[0]}."
+                f"{expected.__name__}, got {type(http_client).__name__}",
+                f"pass an {expected.__name__} you created (you keep owning and closing it)",
+            )
+        return "http_client"
 
     def _open(
-        self, config: ClientConfig, transport: TransportT | None, flow_control: FlowT | None
+        self,
+        config: ClientConfig,
+        transport: TransportT | None,
+        http_client: HttpT | None,
+        flow_control: FlowT | None,
     ) -> None:
-        """Build the transport and flow control (``transport``: the caller's, not owned)."""
+        """Build the transport and flow control (``transport``, ``http_client``: the
+        caller's, never closed by the client)."""
         raise NotImplementedError
+
+    def _httpx_request(self, spec: RequestSpec[Any], idempotency_key: str | None) -> dict[str, Any]:
+        """The arguments of ``request()`` of any httpx client (the client's own or the
+        caller's): absolute URL, the client's headers and timeout, on every request."""
+        headers = self._headers
+        if idempotency_key is not None:
+            headers = {**headers, "Idempotency-Key": idempotency_key}
+        return {
+            "method": spec.method,
+            "url": self._config.base_url + spec.path,
+            "content": spec.body,
+            "headers": headers,
+            "timeout": self._config.timeout,
+        }
 
     @property
     def base_url(self) -> str:

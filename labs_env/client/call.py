@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, Final, Generic, Literal, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar, overload
 
 from pydantic import ValidationError
 
@@ -71,6 +71,23 @@ def _request_id(headers: Mapping[str, str], body: Any = None) -> str | None:
     return headers.get("x-request-id")
 
 
+#: Of a body that is not JSON, this many bytes are read and redacted, and this many
+#: characters shown in the error.
+_TEXT_READ, _TEXT_SHOWN = 4096, 200
+
+
+@overload
+def _redact(key: ApiKey | None, text: str) -> str: ...
+@overload
+def _redact(key: ApiKey | None, text: str | None) -> str | None: ...
+def _redact(key: ApiKey | None, text: str | None) -> str | None:
+    """``text`` with ``key`` masked (``None`` stays ``None``): for every field of an error
+    that comes from the server or the network."""
+    if key is None or text is None:
+        return text
+    return key.redact(text)
+
+
 def status_error(
     status: int, headers: Mapping[str, str], body: bytes, key: ApiKey | None = None
 ) -> APIStatusError:
@@ -82,15 +99,14 @@ def status_error(
         parsed = None
     message = parsed.get("message") if isinstance(parsed, dict) else None
     if not isinstance(message, str) or not message:
-        text = body[:200].decode("utf-8", "replace").strip() if body else ""
-        message = text if text and parsed is None else f"HTTP {status}"
-    if key is not None:
-        message = key.redact(message)
+        # Redacted before it is cut: a cut key would no longer match.
+        text = _redact(key, body[:_TEXT_READ].decode("utf-8", "replace")).strip() if body else ""
+        message = text[:_TEXT_SHOWN].strip() if text and parsed is None else f"HTTP {status}"
     now = time.time()
     return error_for_status(
         status,
-        message,
-        request_id=_request_id(headers, parsed),
+        _redact(key, message),
+        request_id=_redact(key, _request_id(headers, parsed)),
         reset_at=parse_reset(headers.get("x-ratelimit-reset"), now),
         retry_after=parse_retry_after(headers.get("retry-after"), now),
     )
@@ -215,9 +231,7 @@ class Call(Generic[T]):
 
     def after_failure(self, failure: TransportFailure) -> float:
         """The delay before resending after a transport failure; raises when final."""
-        detail = str(failure)
-        if self._key is not None:
-            detail = self._key.redact(detail)
+        detail = _redact(self._key, str(failure))
         safe = not failure.sent or self.retry_unsafe
         if safe and self._schedule(self._policy.backoff(self.attempt), detail):
             return self.delay
@@ -240,14 +254,14 @@ class Call(Generic[T]):
             if self._budget is not None:
                 self._budget.deposit()
             if logger.isEnabledFor(logging.DEBUG):
-                self._log(status, request_id)
+                self._log(status, _redact(self._key, request_id))
             content_type = headers.get("content-type")
             if content_type is not None and "json" not in content_type:
                 raise APIResponseValidationError(
                     f"{spec.method} {spec.path}: expected a JSON response, got content type "
-                    f"{content_type!r}",
+                    f"{_redact(self._key, content_type)!r}",
                     status_code=status,
-                    request_id=request_id,
+                    request_id=_redact(self._key, request_id),
                 )
             try:
                 return spec.parse(body, request_id)
@@ -256,7 +270,7 @@ class Call(Generic[T]):
                     f"{spec.method} {spec.path}: the response broke the documented shape: "
                     f"{_shape_error(exc)}",
                     status_code=status,
-                    request_id=request_id,
+                    request_id=_redact(self._key, request_id),
                 ) from None
         error = status_error(status, headers, body, self._key)
         if logger.isEnabledFor(logging.DEBUG):

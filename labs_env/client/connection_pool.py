@@ -9,6 +9,10 @@ Failure semantics (used by the retry rules): a failure while connecting, or a po
 connection found dead before the request is written, raises ``TransportFailure(sent=False)``
 (a dead pooled connection is silently replaced first); once the request was written, any
 failure is ``sent=True`` — the server may have acted on it.
+
+Proxies (a :class:`~labs_env.client.proxy.ProxyRoute`): an https origin is reached through a
+``CONNECT`` tunnel (TLS to the origin inside it); for a plain http origin the pool connects
+to the proxy and the client writes absolute-form request targets (:attr:`forwarding`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from typing import cast
 
 import httptools
 
-from labs_env.client.failures import TransportFailure
+from labs_env.client.failures import TransportFailure, connect_failure
+from labs_env.client.proxy import ProxyRoute
+from labs_env.client.tls import default_ssl_context
 
 __all__ = ["ConnectionPool", "RawResponse"]
 
@@ -39,6 +45,10 @@ class RawResponse:
     body: bytes
 
 
+class _Unsolicited(Exception):
+    """Raised from the parser when a response starts that no request is waiting for."""
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; at most one request at a time."""
 
@@ -50,6 +60,7 @@ class _Connection(asyncio.Protocol):
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._got_bytes = False
+        self._closed = False
         self.alive = False
         self.idle_since = 0.0
         self.keep_alive = True
@@ -59,9 +70,17 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
-        self.alive = True
+        self.alive = not self._closed  # closed already: bytes came inside a fresh tunnel
+        if self._closed:
+            transport.close()
 
     def data_received(self, data: bytes) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            # Bytes while no request waits (a response written twice, a stale answer) would be
+            # read as the answer to the next request: the connection is unusable.
+            self.close()
+            return
         self._got_bytes = True
         try:
             self._parser.feed_data(data)
@@ -85,6 +104,12 @@ class _Connection(asyncio.Protocol):
             self._pool.forget(self)
 
     # ----------------------------------------------------------------- httptools callbacks
+
+    def on_message_begin(self) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():  # a second response in the same read: as above
+            self.close()
+            raise _Unsolicited  # stops the parser (feed_data raises HttpParserCallbackError)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers[name.decode(_ENCODING).lower()] = value.decode(_ENCODING)
@@ -142,9 +167,35 @@ class _Connection(asyncio.Protocol):
         return self.alive and self._transport is not None and not self._transport.is_closing()
 
     def close(self) -> None:
+        self._closed = True
         self.alive = False
         if self._transport is not None:
             self._transport.close()
+
+
+class _TunnelReply(asyncio.Protocol):
+    """Reads a proxy's answer to ``CONNECT``: its status line, up to the blank line."""
+
+    def __init__(self) -> None:
+        self.status: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.line = ""
+        self._buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        if self.status.done():
+            return
+        self._buffer += data
+        head, found, _ = self._buffer.partition(b"\r\n\r\n")
+        if not found and len(self._buffer) < 65536:
+            return
+        self.line = head.split(b"\r\n", 1)[0].decode(_ENCODING, "replace")[:200]
+        parts = self.line.split(" ", 2)
+        code = parts[1] if len(parts) > 1 else ""
+        self.status.set_result(int(code) if code.isdigit() else 0)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.status.done():
+            self.status.set_exception(ConnectionError("the proxy closed the connection"))
 
 
 class ConnectionPool:
@@ -156,7 +207,9 @@ class ConnectionPool:
         max_connections: the pool size (size it to the concurrency you run).
         idle_timeout: idle connections older than this are not reused (keep it below the
             server's keep-alive timeout; uvicorn's is 5 s).
-        connect_timeout: seconds allowed to open a connection (``None``: no limit).
+        connect_timeout: seconds allowed to open a connection, through the proxy and the
+            TLS handshake included (``None``: no limit).
+        proxy: the proxy to go through, if any.
     """
 
     def __init__(
@@ -168,10 +221,12 @@ class ConnectionPool:
         max_connections: int = 256,
         idle_timeout: float = 4.0,
         connect_timeout: float | None = 10.0,
+        proxy: ProxyRoute | None = None,
     ) -> None:
         self._host = host
         self._port = port
         self._ssl = ssl_context
+        self._proxy = proxy
         self._max = max(1, max_connections)
         self._idle_timeout = idle_timeout
         self._connect_timeout = connect_timeout
@@ -186,6 +241,12 @@ class ConnectionPool:
 
     def __repr__(self) -> str:
         return f"ConnectionPool({self._host}:{self._port}, open={self._open})"
+
+    @property
+    def forwarding(self) -> bool:
+        """Requests go to a proxy as they are (plain http origin): targets in absolute form,
+        with the ``Proxy-Authorization`` header."""
+        return self._proxy is not None and self._ssl is None
 
     async def request(self, head: bytes, body: bytes | None, timeout: float | None) -> RawResponse:
         """Send ``head`` (request line and headers, ending in a blank line) and ``body``."""
@@ -293,26 +354,65 @@ class ConnectionPool:
 
     async def _connect(self) -> _Connection:
         conn = _Connection(self)
+        proxy = self._proxy
+        where = f"{self._host}:{self._port}" + (f" through the proxy {proxy.url}" if proxy else "")
         try:
-            await asyncio.wait_for(
-                asyncio.get_running_loop().create_connection(
-                    lambda: conn,
-                    self._host,
-                    self._port,
-                    ssl=self._ssl,
-                    server_hostname=self._host if self._ssl else None,
-                ),
-                self._connect_timeout,
-            )
+            await asyncio.wait_for(self._open_connection(conn), self._connect_timeout)
         except asyncio.TimeoutError:
             raise TransportFailure(
-                f"timed out connecting to {self._host}:{self._port}", sent=False, timeout=True
+                f"timed out connecting to {where}", sent=False, timeout=True
             ) from None
         except OSError as exc:
-            raise TransportFailure(
-                f"could not connect to {self._host}:{self._port}: {exc}", sent=False
-            ) from None
+            raise connect_failure(where, exc) from None
+        if not conn.usable():  # closed at once, or the server wrote before any request
+            raise TransportFailure(f"the connection to {where} closed at once", sent=False)
         return conn
+
+    async def _open_connection(self, conn: _Connection) -> None:
+        loop = asyncio.get_running_loop()
+        proxy = self._proxy
+        if proxy is None:
+            await loop.create_connection(
+                lambda: conn,
+                self._host,
+                self._port,
+                ssl=self._ssl,
+                server_hostname=self._host if self._ssl else None,
+            )
+            return
+        proxy_tls = default_ssl_context() if proxy.scheme == "https" else None
+        hostname = proxy.host if proxy_tls else None
+        if self.forwarding:
+            await loop.create_connection(
+                lambda: conn, proxy.host, proxy.port, ssl=proxy_tls, server_hostname=hostname
+            )
+            return
+        transport, reply = await loop.create_connection(
+            _TunnelReply, proxy.host, proxy.port, ssl=proxy_tls, server_hostname=hostname
+        )
+        try:
+            target = f"[{self._host}]" if ":" in self._host else self._host
+            lines = [f"CONNECT {target}:{self._port} HTTP/1.1", f"Host: {target}:{self._port}"]
+            if proxy.authorization is not None:
+                lines.append(f"Proxy-Authorization: {proxy.authorization}")
+            transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            status = await reply.status
+            if not 200 <= status < 300:
+                raise ConnectionError(f"the proxy refused the tunnel: {reply.line}")
+            assert self._ssl is not None
+            try:
+                tls = await loop.start_tls(transport, conn, self._ssl, server_hostname=self._host)
+            except TypeError:  # asyncio before Python 3.11 cannot nest TLS in a TLS transport
+                raise ConnectionError(
+                    "TLS inside a TLS tunnel (an https:// proxy to an https:// URL) needs "
+                    "Python 3.11+ or uvloop; use an http:// proxy URL"
+                ) from None
+        except BaseException:
+            transport.close()
+            raise
+        if tls is None:  # pragma: no cover - only a closing transport gives None
+            raise ConnectionError("the tunnel closed during the TLS handshake")
+        conn.connection_made(tls)
 
     def _check_in(self, conn: _Connection) -> None:
         while self._waiters:

@@ -227,6 +227,14 @@ def _episode_path_slow(episode_id: Any, suffix: str) -> str:
             f"must be a non-empty string, got {episode_id!r}",
             "pass the episode_id returned by create_episode",
         )
+    if episode_id in (".", ".."):
+        # Percent-encoding is no cure: %2E is "." to anything that normalises URLs (RFC 3986
+        # 6.2.2.2), and the path would climb to /api/v1/turns. No episode has such an id.
+        raise LabsValidationError(
+            "episode_id",
+            f"{episode_id!r} is not an episode id (it would change the request path)",
+            "pass the episode_id returned by create_episode",
+        )
     if not _SAFE_ID.fullmatch(episode_id):
         episode_id = quote(episode_id, safe="")
     return f"/api/v1/episodes/{episode_id}/{suffix}"

@@ -1,28 +1,31 @@
-"""The validated settings of a client: key, base URL, timeouts, headers, TLS (no I/O)."""
+"""The validated settings of a client: key, base URL, timeouts, headers, TLS, proxy (no I/O
+but reading the TLS files named and the proxy variables, once per client)."""
 
 from __future__ import annotations
 
-import functools
 import ipaddress
+import math
 import os
 import ssl
 import sys
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
 from labs_env._version import __version__
 from labs_env.client.api_key import ApiKey
+from labs_env.client.proxy import ProxyRoute, proxy_for
 from labs_env.client.retry import RetryPolicy
+from labs_env.client.tls import tls_context
 from labs_env.errors import LabsValidationError
 
 __all__ = [
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
     "ClientConfig",
-    "default_ssl_context",
+    "Stack",
 ]
 
 BASE_URL_ENV = "LABS_URL"
@@ -30,19 +33,10 @@ DEFAULT_BASE_URL = "https://labs.tacitintelligence.co"
 USER_AGENT = f"labs-env/{__version__} python/{sys.version_info.major}.{sys.version_info.minor}"
 
 TimeoutArg = float | httpx.Timeout | None
+#: Who sends the requests: the client's own transport, the caller's httpx transport
+#: (``transport=``) or the caller's httpx client (``http_client=``).
+Stack = Literal["own", "transport", "http_client"]
 T = TypeVar("T")
-
-
-@functools.cache
-def default_ssl_context() -> ssl.SSLContext:
-    """One verifying TLS context per process (loading CA certificates costs ~40 ms)."""
-    return ssl.create_default_context()
-
-
-@functools.cache
-def _no_tls_context() -> ssl.SSLContext:
-    """For http:// base URLs: a context that trusts nothing, so it is never a way around TLS."""
-    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 def _is_loopback(host: str) -> bool:
@@ -69,6 +63,10 @@ class ClientConfig:
     retry_policy: RetryPolicy
     retry_unsafe_turns: bool
     max_connections: int
+    #: TLS context for the client's own transport to an https URL (else ``None``).
+    tls: ssl.SSLContext | None = None
+    #: The proxy of the client's own transport (from the environment), if any.
+    proxy: ProxyRoute | None = None
 
     @classmethod
     def create(
@@ -81,8 +79,10 @@ class ClientConfig:
         retry_unsafe_turns: bool,
         allow_insecure_http: bool,
         *,
-        custom_transport: bool,
         max_connections: int,
+        stack: Stack = "own",
+        verify: object = True,
+        cert: object = None,
     ) -> ClientConfig:
         """Resolve environment fallbacks and validate everything before any request."""
         key = ApiKey.resolve(api_key)
@@ -96,7 +96,7 @@ class ClientConfig:
             )
         if (
             parts.scheme == "http"
-            and not custom_transport
+            and stack != "transport"
             and not allow_insecure_http
             and not _is_loopback(parts.hostname)
         ):
@@ -119,18 +119,31 @@ class ClientConfig:
                 f"must be an int >= 1, got {max_connections!r}",
                 "size it to the number of requests you keep in flight, e.g. 256",
             )
+        own = stack == "own"
+        if not own and (verify is not True or cert is not None):
+            raise LabsValidationError(
+                "verify" if verify is not True else "cert",
+                f"cannot be combined with {stack}= (it has TLS settings of its own)",
+                f"configure TLS on the {stack} you pass",
+            )
+        tls = None
+        if own and (parts.scheme == "https" or verify is not True or cert is not None):
+            tls = tls_context(verify, cert)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
         return cls(
             api_key=key,
             base_url=f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}",
             scheme=parts.scheme,
             host=parts.hostname,
-            port=parts.port or (443 if parts.scheme == "https" else 80),
+            port=port,
             path_prefix=parts.path.rstrip("/"),
             timeout=_timeout(timeout),
             max_retries=max_retries,
             retry_policy=retry_policy or RetryPolicy(),
             retry_unsafe_turns=bool(retry_unsafe_turns),
             max_connections=max_connections,
+            tls=tls if parts.scheme == "https" else None,
+            proxy=proxy_for(parts.scheme, parts.hostname, port) if own else None,
         )
 
     def headers(self) -> dict[str, str]:
@@ -142,23 +155,36 @@ class ClientConfig:
             "Content-Type": "application/json",
         }
 
-    def ssl_context(self) -> ssl.SSLContext:
-        """The shared verifying context for https, a trust-nothing one for http."""
-        return default_ssl_context() if self.scheme == "https" else _no_tls_context()
-
     def __repr__(self) -> str:
         return f"ClientConfig(base_url={self.base_url!r}, api_key={self.api_key!r})"
 
 
 def _timeout(value: TimeoutArg) -> httpx.Timeout:
     if isinstance(value, httpx.Timeout):
+        for name, seconds in value.as_dict().items():
+            if seconds is not None and not _seconds(seconds):
+                raise LabsValidationError(
+                    "timeout",
+                    f"httpx.Timeout {name}= must be a finite number of seconds > 0 or None, "
+                    f"got {seconds!r}",
+                    f"pass e.g. httpx.Timeout(30.0, {name}=10.0)",
+                )
         return value
     if value is None:
         return httpx.Timeout(None)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if not _seconds(value):
         raise LabsValidationError(
             "timeout",
-            f"must be a number of seconds > 0, an httpx.Timeout or None, got {value!r}",
-            "pass e.g. timeout=30.0",
+            f"must be a finite number of seconds > 0, an httpx.Timeout or None, got {value!r}",
+            "pass e.g. timeout=30.0 (or None for no limit)",
         )
     return httpx.Timeout(float(value))
+
+
+def _seconds(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )

@@ -15,6 +15,7 @@ from labs_env.client.failures import failure_from_httpx
 from labs_env.client.flow_control import FlowControl, SyncFlowControl
 from labs_env.client.retry import sleep_sync
 from labs_env.client.settings import ClientConfig
+from labs_env.client.sync_transport import GuardedTransport
 from labs_env.models import (
     BatchEvaluateItem,
     BatchEvaluateResult,
@@ -37,16 +38,26 @@ def _endpoint(build: Callable[P, rq.RequestSpec[T]]) -> Callable[Concatenate[Lab
     return rq.endpoint_method(method, build)
 
 
-class LabsClient(ClientBase[httpx.BaseTransport, SyncFlowControl]):
+class LabsClient(ClientBase[httpx.BaseTransport, httpx.Client, SyncFlowControl]):
     """Synchronous client for the Labs API (thread-safe; build it once and reuse it).
 
     Args:
         api_key: the key (``lab_...``); defaults to ``$LABS_API_KEY``.
         base_url: defaults to ``$LABS_URL``, then ``https://labs.tacitintelligence.co``.
-        timeout: seconds per attempt, an ``httpx.Timeout``, or ``None``.
+        timeout: seconds per attempt, an ``httpx.Timeout``, or ``None``. An attempt is
+            bounded as a whole: connecting within the ``connect`` timeout, then the request
+            and the complete response within the ``read`` timeout (with the client's own
+            transport; a ``transport=`` or ``http_client=`` bounds each read only).
         max_retries: retries after the first attempt (see :class:`RetryPolicy` for the rules).
         transport: any ``httpx.BaseTransport`` (e.g. ``httpx.MockTransport`` or the local
             server's ``LocalTransport``); the caller owns and closes it.
+        http_client: your own ``httpx.Client`` (proxies, mounts, event hooks, TLS, limits);
+            the client adds the base URL, key, user agent, timeout and idempotency key to
+            each request and never closes it. Not together with ``transport``.
+        verify: TLS verification: ``True`` (the system's CA store, else certifi's), ``False``,
+            the path of a CA bundle, or an ``ssl.SSLContext``.
+        cert: a client certificate for mutual TLS: a PEM file with certificate and key, or a
+            ``(certificate, key)`` pair of paths.
         retry_policy: backoff shape, total deadline and the retry budget (one
             :class:`RetryBudget` per client, shared by all its calls; see ``retry_budget``).
         retry_unsafe_turns: also resend a turn whose outcome is unknown (timeouts, dropped
@@ -54,6 +65,9 @@ class LabsClient(ClientBase[httpx.BaseTransport, SyncFlowControl]):
             ``Idempotency-Key`` would record the turn twice.
         allow_insecure_http: permit ``http://`` to a non-loopback host.
         max_connections: connection pool size (default 64).
+
+    Proxies: ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` / ``NO_PROXY`` are read once, when
+    the client is built (see :mod:`labs_env.client.proxy`); http(s) proxies only.
         flow_control: pace requests with this :class:`~labs_env.client.flow_control.SyncFlowControl`
             instead of a private one (several clients sharing one key's quota).
 
@@ -68,27 +82,26 @@ class LabsClient(ClientBase[httpx.BaseTransport, SyncFlowControl]):
     """
 
     default_max_connections = 64
+    http_client_type = httpx.Client
 
     def _open(
         self,
         config: ClientConfig,
         transport: httpx.BaseTransport | None,
+        http_client: httpx.Client | None,
         flow_control: SyncFlowControl | None,
     ) -> None:
-        self._owns_transport = transport is None
-        self._http = httpx.Client(
-            base_url=config.base_url,
-            headers=config.headers(),
-            timeout=config.timeout,
-            transport=transport,
-            verify=config.ssl_context() if transport is None else True,
-            limits=httpx.Limits(
-                max_connections=config.max_connections,
-                max_keepalive_connections=config.max_connections,
-                keepalive_expiry=4.0,
-            ),
-            trust_env=transport is None,
-        )
+        self._owns_http = transport is None and http_client is None
+        if http_client is None:
+            http_client = httpx.Client(
+                timeout=config.timeout,
+                transport=transport
+                or GuardedTransport(
+                    tls=config.tls, proxy=config.proxy, max_connections=config.max_connections
+                ),
+                trust_env=False,
+            )
+        self._http = http_client
         self._flow = flow_control or SyncFlowControl(
             FlowControl(max_block=config.retry_policy.max_rate_limit_wait)
         )
@@ -96,11 +109,12 @@ class LabsClient(ClientBase[httpx.BaseTransport, SyncFlowControl]):
     # ----------------------------------------------------------------- lifecycle
 
     def close(self) -> None:
-        """Release the connections (idempotent). A caller-supplied transport stays open."""
+        """Release the connections (idempotent). A caller's transport or http client stays
+        open."""
         if self._closed:
             return
         self._closed = True
-        if self._owns_transport:
+        if self._owns_http:
             self._http.close()
 
     def __enter__(self) -> LabsClient:
@@ -115,13 +129,11 @@ class LabsClient(ClientBase[httpx.BaseTransport, SyncFlowControl]):
 
     def _call(self, spec: rq.RequestSpec[T]) -> T:
         call = self._new_call(spec)
-        headers = {"Idempotency-Key": call.idempotency_key} if call.idempotency_key else None
+        request = self._httpx_request(spec, call.idempotency_key)
         while True:
             ticket = self._flow.acquire()
             try:
-                response = self._http.request(
-                    spec.method, spec.path, content=spec.body, headers=headers
-                )
+                response = self._http.request(**request)
             except httpx.HTTPError as exc:
                 self._flow.finish(ticket, None, None)
                 delay = call.after_failure(failure_from_httpx(exc))

@@ -26,7 +26,7 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError, TaskCancelledError
 
-from labs_env.checks import check_choice, check_int
+from labs_env.checks import check_choice, check_flag, check_int, check_optional_int
 from labs_env.client.api_key import API_KEY_ENV, ApiKey
 from labs_env.client.flow_control import RateLimitSnapshot
 from labs_env.connect import is_embedded
@@ -120,6 +120,9 @@ class RayCollector:
         check_int(workers, "workers", minimum=1)
         check_int(concurrency_per_worker, "concurrency_per_worker", minimum=1)
         check_int(max_attempts, "max_attempts", minimum=1)
+        check_flag(score_turns, "score_turns")
+        check_flag(validate_tool_calls, "validate_tool_calls")
+        check_optional_int(max_turns, "max_turns", minimum=1)
         check_choice(sync_policy, "sync_policy", SYNC_POLICY_MODES)
         if isinstance(policy, str):
             policy = load_policy(policy)

@@ -10,7 +10,7 @@ from typing import Any, Generic, Literal, NamedTuple, TypeVar
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from labs_env.checks import check_choice, check_int, check_optional_int
+from labs_env.checks import check_choice, check_int, check_json, check_optional_int
 from labs_env.client import AsyncLabsClient, LabsClient
 from labs_env.errors import LabsValidationError
 from labs_env.rollout.planning import RESET_OPTIONS, coerce_reward_config
@@ -54,8 +54,12 @@ class PerEnv(Generic[T]):
 
     Example:
         >>> from labs_env import LabsVectorEnv, PerEnv
-        >>> venv = LabsVectorEnv(2, scenario=PerEnv(["delayed-claim-call", "car-theft-claim"]))
-        ... # doctest: +SKIP
+        >>> scenarios = PerEnv(["delayed-claim-call", "car-theft-claim"])
+        >>> venv = LabsVectorEnv(2, collection="insurance-claims", scenario=scenarios)
+        >>> obs, infos = venv.reset(seed=0)
+        >>> infos["scenario"].tolist()
+        ['delayed-claim-call', 'car-theft-claim']
+        >>> venv.close()
     """
 
     __slots__ = ("values",)
@@ -197,6 +201,7 @@ def plan_reset(
     if extra:
         if not isinstance(extra, Mapping):
             raise LabsValidationError("options.config", "must be a mapping", "")
+        check_json(dict(extra), "options.config")
         for item in per_env:
             item["config"] = dict(extra)
     return ResetPlan(mask, seeds, per_env)
@@ -246,6 +251,8 @@ def check_env_arguments(
         )
     if config is not None and not isinstance(config, Mapping):
         raise LabsValidationError("config", "must be a mapping", "e.g. {'seed': 7}")
+    if config is not None:
+        check_json(dict(config), "config")
 
 
 def check_vector_arguments(

@@ -8,7 +8,6 @@ this module adds seeding, scenario mixing, rendering and lifecycle.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, SupportsFloat
@@ -22,6 +21,7 @@ from labs_env.client import LabsClient
 from labs_env.client.api_key import ApiKey
 from labs_env.connect import make_client
 from labs_env.envs.arguments import RenderMode, check_env_arguments
+from labs_env.envs.env_spec import labs_spec, unshare
 from labs_env.envs.registration import ENTRY_POINT, ENV_ID, VECTOR_ENTRY_POINT
 from labs_env.envs.spaces import AgentAction, MessageHistory
 from labs_env.errors import (
@@ -70,10 +70,13 @@ class LabsEnv(gym.Env[History, Any]):
     persona's replies and the scores reproducible for the same actions; the real service's
     persona is generated fresh each episode, so only the scenario draw is reproducible there.
 
-    Example:
-        >>> env = LabsEnv(collection="insurance", scenario="claim-status")  # doctest: +SKIP
-        >>> obs, info = env.reset(seed=0)  # doctest: +SKIP
+    Example (no ``LABS_API_KEY``: the embedded local server):
+        >>> env = LabsEnv(collection="insurance-claims", scenario="delayed-claim-call")
+        >>> obs, info = env.reset(seed=0)
         >>> obs, reward, terminated, truncated, info = env.step("What is your claim number?")
+        >>> info["turn"], terminated, truncated, 0.0 <= reward <= 1.0
+        (1, False, False, True)
+        >>> env.close()
     """
 
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}  # noqa: RUF012
@@ -93,7 +96,7 @@ class LabsEnv(gym.Env[History, Any]):
         config: Mapping[str, Any] | None = None,
         validate_tool_calls: bool = False,
     ) -> None:
-        client, api_key = _unshare(client), _unshare(api_key)
+        client, api_key = unshare(client), unshare(api_key)
         check_env_arguments(
             render_mode=render_mode,
             client=client,
@@ -150,16 +153,8 @@ class LabsEnv(gym.Env[History, Any]):
 
     @spec.setter
     def spec(self, value: EnvSpec | None) -> None:
-        # EnvSpec.make deep-copies kwargs and specs are printed: share the client instead of
-        # copying it, and keep the API key masked.
-        if value is not None and value.kwargs:
-            kwargs = dict(value.kwargs)
-            if isinstance(kwargs.get("client"), LabsClient):
-                kwargs["client"] = _Shared(kwargs["client"])
-            if isinstance(kwargs.get("api_key"), (str, ApiKey)):
-                kwargs["api_key"] = _Shared(ApiKey.resolve(kwargs["api_key"]))
-            value = dataclasses.replace(value, kwargs=kwargs)
-        self._spec = value
+        # Shared client, masked key, a plain reward config (see labs_env.envs.env_spec).
+        self._spec = None if value is None else labs_spec(value)
 
     @property
     def score_turns(self) -> bool:
@@ -307,29 +302,3 @@ class LabsEnv(gym.Env[History, Any]):
     def _abandon_episode(self) -> None:
         if self._episode is not None:
             run_inline(self._driver.terminate(self._episode))
-
-
-class _Shared:
-    """A value in ``env.spec.kwargs`` that Gymnasium's ``deepcopy`` shares instead of copying.
-
-    ``EnvSpec.make`` and every wrapper's ``spec`` deep-copy the kwargs. A client is a handle on
-    a connection pool (the remade env must share it) and an :class:`ApiKey` refuses to be
-    copied or pickled (it would write the key out); its repr stays masked.
-    """
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _Shared:
-        return self
-
-    def __repr__(self) -> str:
-        if isinstance(self.value, ApiKey):
-            return repr(self.value)
-        return f"<shared {type(self.value).__name__}>"
-
-
-def _unshare(value: Any) -> Any:
-    return value.value if isinstance(value, _Shared) else value

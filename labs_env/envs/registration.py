@@ -63,7 +63,13 @@ def register_catalog(client: LabsClient | None = None) -> list[str]:
 
     Example:
         >>> ids = register_catalog()  # the embedded server's scenarios
-        >>> env = gym.make(ids[0])  # doctest: +SKIP
+        >>> ids[0]
+        'Labs-insurance-claims-delayed-claim-call-v0'
+        >>> env = gym.make(ids[0])
+        >>> obs, info = env.reset(seed=0)
+        >>> info["collection"], info["scenario"]
+        ('insurance-claims', 'delayed-claim-call')
+        >>> env.close()
     """
     if client is None:
         from labs_env.connect import make_client

@@ -14,6 +14,11 @@ Which event loop runs the requests:
 
 An env binds to the first kind it is used with; mixing the two raises an error. A client you
 pass is used on that loop and must not be used concurrently from another loop.
+
+Time limits: the env never calls the policy (your loop does, between steps), so it has no
+policy or episode time limit of its own: bound your policy call in your loop (e.g.
+``asyncio.wait_for``), cap turns with ``max_episode_steps``, or let
+:func:`~labs_env.collect` run the policy with ``policy_timeout=`` / ``episode_timeout=``.
 """
 
 from __future__ import annotations
@@ -118,9 +123,11 @@ class LabsVectorEnv(VectorEnv[tuple[History, ...], tuple[Any, ...], np.ndarray[A
     Example:
         >>> import gymnasium as gym
         >>> venv = gym.make_vec("labs_env:Labs-v0", num_envs=4, collection="insurance-claims")
-        ... # doctest: +SKIP
-        >>> obs, infos = venv.reset(seed=0)  # doctest: +SKIP
-        >>> obs, rewards, terminated, truncated, infos = venv.step(["Hello"] * 4)  # doctest: +SKIP
+        >>> obs, infos = venv.reset(seed=0)
+        >>> obs, rewards, terminated, truncated, infos = venv.step(["Hello"] * 4)
+        >>> rewards.shape, bool(terminated.any() or truncated.any())
+        ((4,), False)
+        >>> venv.close()
     """
 
     def __init__(

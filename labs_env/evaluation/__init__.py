@@ -10,6 +10,7 @@ from labs_env.evaluation.comparison import (
     compare_policies,
     service_compare,
 )
+from labs_env.evaluation.early_stop import RunStoppedError
 from labs_env.evaluation.harness import (
     EvalResult,
     aevaluate_policy,
@@ -20,6 +21,7 @@ from labs_env.evaluation.outcomes import EpisodeOutcome, as_record, outcome, out
 from labs_env.evaluation.pairwise import compare, pair_outcomes
 from labs_env.evaluation.progress import EvalProgress
 from labs_env.evaluation.report import render_compare_markdown, render_markdown
+from labs_env.evaluation.run_lock import RunLockedError
 from labs_env.evaluation.stats import (
     Interval,
     WinTieLoss,
@@ -38,6 +40,8 @@ __all__ = [
     "EvalProgress",
     "EvalResult",
     "Interval",
+    "RunLockedError",
+    "RunStoppedError",
     "StatsOptions",
     "WinTieLoss",
     "acompare_policies",

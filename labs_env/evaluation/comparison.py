@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labs_env.checks import check_number
 from labs_env.client import AsyncLabsClient
 from labs_env.connect import make_async_client
 from labs_env.errors import APIError
@@ -37,6 +38,7 @@ from labs_env.evaluation.summary import StatsOptions
 from labs_env.models import RewardConfig
 from labs_env.rollout.event_loop import blocking
 from labs_env.rollout.policy import Policy
+from labs_env.rollout.strict_json import dumps
 from labs_env.rollout.trajectory import TrajectoryRecord
 
 #: What a run records as its policy (see ``aevaluate_policy``'s ``policy_name``).
@@ -96,6 +98,7 @@ async def acompare_policies(
             transcripts (one request per pair, ``concurrency`` at a time).
         tie_eps: a pair is a tie when the rewards differ by at most this.
     """
+    check_number(tie_eps, "tie_eps")
     root = Path(out_dir)
     own_client = client is None
     active = client if client is not None else make_async_client()
@@ -140,7 +143,7 @@ async def acompare_policies(
         if own_client:
             await active.aclose()
     json_path, report_path = root / "compare.json", root / "compare.md"
-    json_path.write_text(json.dumps(comparison, indent=2) + "\n", encoding="utf-8")
+    json_path.write_text(dumps(comparison, "comparison", indent=2) + "\n", encoding="utf-8")
     report_path.write_text(render_comparison(comparison), encoding="utf-8")
     return CompareOutcome(root, comparison, runs[0], runs[1], json_path, report_path)
 
@@ -231,7 +234,8 @@ async def service_compare(
     if out_path is not None:
         path = Path(out_path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+        lines = [dumps(row, f"service_compare[{i}]") + "\n" for i, row in enumerate(rows)]
+        path.write_text("".join(lines), encoding="utf-8")
     judged = [row for row in rows if "error" not in row]
     service = Counter(row["service"] for row in judged)
     ours = Counter(row["ours"] for row in judged)

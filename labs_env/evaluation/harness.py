@@ -8,9 +8,11 @@ Rerunning with the same output directory skips the episodes already finished (by
 key) and retries the failed ones. See :mod:`labs_env.evaluation.run_dir` for the files.
 
 Example:
-    >>> result = evaluate_policy("scripted", ["insurance-claims/delayed-claim-call"],
-    ...                          episodes=2, out_dir=tmp)  # doctest: +SKIP
-    >>> result.summary["overall"]["reward"]["mean"]  # doctest: +SKIP
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     result = evaluate_policy("scripted", ["insurance-claims/delayed-claim-call"],
+    ...                              episodes=2, out_dir=tmp)
+    >>> result.summary["overall"]["reward"]["mean"]
     1.0
 """
 
@@ -18,20 +20,21 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import os
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from labs_env.checks import check_choice, check_flag, check_int
+from labs_env.checks import check_choice, check_flag, check_int, check_json, check_optional_int
 from labs_env.client import AsyncLabsClient
 from labs_env.connect import make_async_client
 from labs_env.errors import LabsValidationError
+from labs_env.evaluation.early_stop import EARLY_STOP_AFTER, UniformFailures
 from labs_env.evaluation.progress import EvalProgress
 from labs_env.evaluation.report import render_markdown
 from labs_env.evaluation.run_dir import RunDir
+from labs_env.evaluation.run_lock import RunLock
 from labs_env.evaluation.scenarios import ScenarioRef, normalise_scenarios, resolve_scenarios
 from labs_env.evaluation.summary import StatsOptions, summarize
 from labs_env.models import RewardConfig
@@ -41,6 +44,7 @@ from labs_env.rollout.event_loop import blocking
 from labs_env.rollout.planning import coerce_reward_config
 from labs_env.rollout.policy import aclose_policy, is_policy
 from labs_env.rollout.specs import EpisodeSpec, episode_specs
+from labs_env.rollout.strict_json import dumps
 from labs_env.rollout.trajectory import JsonlWriter, TrajectoryRecord
 
 if TYPE_CHECKING:  # distributed needs Ray: imported when backend='ray' only
@@ -105,6 +109,7 @@ async def aevaluate_policy(
     backend: Backend = "local",
     workers: int = 2,
     ray_address: str | None = None,
+    stop_after_failures: int | None = EARLY_STOP_AFTER,
 ) -> EvalResult:
     """Evaluate ``policy`` and write the run's files into ``out_dir``.
 
@@ -138,16 +143,24 @@ async def aevaluate_policy(
             :func:`~labs_env.distributed.on_workers` / :func:`~labs_env.distributed.on_driver`.
         workers: Ray actors (``backend="ray"``).
         ray_address: the Ray cluster (``None``: ``$RAY_ADDRESS`` or a new local instance).
+        stop_after_failures: stop the run when its first this many episodes all failed the
+            same way (a model server that is down, a rejected key): the summary covers them,
+            and :class:`~labs_env.evaluation.early_stop.RunStoppedError` says why.
+            ``None``: play everything.
 
     Raises:
         LabsValidationError: bad arguments, unknown scenarios, or a directory holding a run
             with another policy or reward config. Nothing is run.
+        RunLockedError: another run is writing to ``out_dir`` (its pid, host and start time
+            are in the message; see :mod:`labs_env.evaluation.run_lock`). Nothing is run.
+        RunStoppedError: the first ``stop_after_failures`` episodes all failed the same way.
     """
     config = coerce_reward_config(reward_config)
     pairs = normalise_scenarios(scenarios)
     check_int(episodes, "episodes", minimum=1)
     check_int(concurrency, "concurrency", minimum=1)
     check_int(workers, "workers", minimum=1)
+    check_optional_int(stop_after_failures, "stop_after_failures", minimum=1)
     check_choice(backend, "backend", BACKENDS)
     if sync_policy is not None:
         check_choice(sync_policy, "sync_policy", SYNC_POLICY_MODES)
@@ -158,7 +171,7 @@ async def aevaluate_policy(
             f"expected an AsyncLabsClient, got {type(client).__name__}",
             "pass make_async_client(...) (episodes run concurrently on one event loop)",
         )
-    name = policy_name if policy_name is not None else _policy_name(policy)
+    name = _policy_name(policy) if policy_name is None else check_json(policy_name, "policy_name")
     own_policy = isinstance(policy, str)
     player = load_policy(policy) if isinstance(policy, str) else policy
     if backend == "local" and not is_policy(player):
@@ -167,10 +180,16 @@ async def aevaluate_policy(
             f"{type(player).__name__} places the policy on Ray workers or the driver",
             "pass backend='ray' with on_workers(...) / on_driver(...), or the policy itself",
         )
+    if plots_dir is not None:  # checked now, not after the run: the charts come last
+        from labs_env.evaluation.plots import plots_directory
+
+        plots_directory(plots_dir)
     run = RunDir(out_dir)
+    lock = RunLock(run.path)
     own_client = client is None
     active = client if client is not None else make_async_client(max_connections=concurrency)
     try:
+        lock.acquire()  # one run at a time per directory: before anything is read or played
         resolve_scenarios(await active.catalog(), None, [f"{c}/{s}" for c, s in pairs])
         run.check_settings(
             {
@@ -206,10 +225,12 @@ async def aevaluate_policy(
                     if is_policy(player) and backend == "local"
                     else _on_ray(player, todo, active, concurrency, mode, workers, ray_address)
                 )
-                await _write_records(run, stream, state, progress, fsync=fsync)
+                watch = UniformFailures(stop_after_failures)
+                await _write_records(run, stream, state, progress, watch, fsync=fsync)
         finally:  # interrupted too: the report covers what finished
             result = _finish(run, state, plots_dir, stats)
     finally:
+        lock.release()
         if own_client:
             await active.aclose()
         if own_policy:
@@ -258,10 +279,12 @@ async def _write_records(
     stream: AsyncGenerator[TrajectoryRecord],
     state: EvalProgress,
     progress: ProgressCallback | None,
+    watch: UniformFailures,
     *,
     fsync: bool,
 ) -> None:
-    """Append each record to the run's files as it ends; report progress."""
+    """Append each record to the run's files as it ends; report progress; stop the run when
+    ``watch`` sees its episodes all fail the same way."""
     results = JsonlWriter(run.trajectories, fsync=fsync)
     errors: JsonlWriter | None = None  # created at the first failure
     try:
@@ -275,6 +298,7 @@ async def _write_records(
                 state.add(record)
                 if progress is not None:
                     progress(state)
+                watch.add(record)
     finally:
         results.close()
         if errors is not None:
@@ -289,7 +313,8 @@ def _finish(
 ) -> EvalResult:
     records = run.records()
     summary = summarize(records, stats)
-    run.summary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    summary["duplicates_ignored"] = run.duplicates  # a spec recorded twice counts once
+    run.summary.write_text(dumps(summary, "summary", indent=2) + "\n", encoding="utf-8")
     run.report.write_text(render_markdown(summary), encoding="utf-8")
     plots: list[Path] = []
     if plots_dir is not None:

@@ -8,7 +8,9 @@ Layout (all written by :func:`~labs_env.evaluation.harness.evaluate_policy`):
   set). They are retried on the next run and never averaged into a result.
 - ``run.json``: the run's settings; a rerun must use the same policy and reward config.
 - ``summary.json`` and ``report.md``: rewritten at the end of every run over everything the
-  directory holds.
+  directory holds, each episode spec once (:meth:`RunDir.results`).
+- ``run.lock``: held by the run writing to the directory (see
+  :mod:`labs_env.evaluation.run_lock`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from labs_env.errors import LabsValidationError
 from labs_env.rollout.collection import completed_keys
+from labs_env.rollout.strict_json import dumps
 from labs_env.rollout.trajectory import TrajectoryRecord, read_trajectories
 
 __all__ = ["SPEC_KEY_FIELD", "RunDir"]
@@ -47,6 +50,8 @@ class RunDir:
         self.settings_file = self.path / "run.json"
         self.summary = self.path / "summary.json"
         self.report = self.path / "report.md"
+        #: Records ignored by the last :meth:`results` as repeats of an episode spec.
+        self.duplicates = 0
 
     def check_settings(self, settings: Mapping[str, Any]) -> None:
         """Refuse to append to a run made with another policy or reward config; record them.
@@ -69,18 +74,33 @@ class RunDir:
                         f"{settings.get(name)!r}; its episodes would be mixed into one result",
                         "use a new output directory for a different policy or reward config",
                     )
+        text = dumps(dict(settings), "settings", indent=2, sort_keys=True)
         self.path.mkdir(parents=True, exist_ok=True)
-        self.settings_file.write_text(
-            json.dumps(dict(settings), indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
+        self.settings_file.write_text(text + "\n", encoding="utf-8")
 
     def finished_keys(self) -> set[str]:
         """Spec keys of the episodes already finished (errored ones are not finished)."""
         return completed_keys(self.trajectories)
 
     def results(self) -> list[TrajectoryRecord]:
-        """The finished episodes."""
-        return read_trajectories(self.trajectories) if self.trajectories.exists() else []
+        """The finished episodes, one per episode spec: when a spec was played twice (two
+        runs on one directory before it was locked, a file appended by hand), the first
+        record in the file (the first to finish) wins and the others are ignored (counted in
+        :attr:`duplicates`). Records without a spec key are all kept."""
+        if not self.trajectories.exists():
+            return []
+        kept: list[TrajectoryRecord] = []
+        seen: set[str] = set()
+        self.duplicates = 0
+        for record in read_trajectories(self.trajectories):
+            key = spec_key(record)
+            if key is not None and key in seen:
+                self.duplicates += 1
+                continue
+            if key is not None:
+                seen.add(key)
+            kept.append(record)
+        return kept
 
     def open_errors(self) -> list[TrajectoryRecord]:
         """The latest failed attempt of each spec that has not finished since."""

@@ -7,6 +7,7 @@ into a result.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -124,7 +125,9 @@ def _reward_by_turn(results: Sequence[EpisodeOutcome]) -> list[dict[str, Any]]:
     rows = []
     for index in range(longest):
         values = [e.turn_rewards[index] for e in results if e.num_turns > index]
-        rows.append({"turn": index + 1, "mean": sum(values) / len(values), "n": len(values)})
+        values = [v for v in values if math.isfinite(v)]  # a missing value is not a reward
+        mean = sum(values) / len(values) if values else None
+        rows.append({"turn": index + 1, "mean": mean, "n": len(values)})
     return rows
 
 

@@ -8,7 +8,9 @@ protocol, the async episode driver, independent-episode collection, and trajecto
 - :mod:`~labs_env.rollout.driver` — episode I/O over a client (create, submit, terminate);
 - :mod:`~labs_env.rollout.specs` — episodes named by spec, with stable keys for resuming;
 - :mod:`~labs_env.rollout.collection` — :func:`collect`: many episodes at their own pace;
+- :mod:`~labs_env.rollout.time_limits` — ``collect``'s per-policy-call and per-episode limits;
 - :mod:`~labs_env.rollout.recording` / :mod:`~labs_env.rollout.trajectory` — records, JSONL;
+- :mod:`~labs_env.rollout.strict_json` — strict JSON for every file the library writes;
 - :mod:`~labs_env.rollout.event_loop` — running it all from sync code.
 """
 
@@ -30,6 +32,7 @@ from labs_env.rollout.policy import (
     is_async_policy,
 )
 from labs_env.rollout.specs import EpisodeSpec, completed_keys, episode_specs
+from labs_env.rollout.time_limits import EpisodeTimeoutError, PolicyTimeoutError, TimeLimitError
 from labs_env.rollout.trajectory import (
     JsonlWriter,
     TrajectoryRecord,
@@ -45,9 +48,12 @@ __all__ = [
     "EpisodeContext",
     "EpisodeDriver",
     "EpisodeSpec",
+    "EpisodeTimeoutError",
     "History",
     "JsonlWriter",
     "Policy",
+    "PolicyTimeoutError",
+    "TimeLimitError",
     "TrajectoryRecord",
     "Transition",
     "TurnRecord",

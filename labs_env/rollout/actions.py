@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from labs_env.checks import check_json
 from labs_env.errors import LabsValidationError
 from labs_env.json_schema import schema_problems
 from labs_env.models import MAX_MESSAGE_CHARS, ToolDefinition
@@ -57,7 +58,7 @@ def action_to_message(
             "missing" if content is None else f"expected str, got {type(content).__name__}",
             'pass a string, or {"content": "...", "tool_calls": [...]}',
         )
-    _check_length(content, "action.content")
+    _check_content(content, "action.content")
     message: dict[str, Any] = {"role": "assistant", "content": content}
     raw_calls = fields.get("tool_calls")
     if raw_calls is not None:
@@ -145,13 +146,14 @@ def _reject_unknown_keys(
         raise LabsValidationError(field, f"unknown key(s) {unknown}", fix)
 
 
-def _check_length(content: str, field: str) -> None:
+def _check_content(content: str, field: str) -> None:
     if len(content) > MAX_MESSAGE_CHARS:
         raise LabsValidationError(
             field,
             f"{len(content)} characters, more than the service's limit of {MAX_MESSAGE_CHARS}",
             "shorten the message",
         )
+    check_json(content, field)  # valid Unicode: a lone surrogate cannot be sent
 
 
 def _call_fields(call: Any, field: str) -> dict[str, Any]:
@@ -194,6 +196,7 @@ def _tool_call(
             "missing" if payload is None else f"expected an object, got {type(payload).__name__}",
             'a decision takes {"value": "<option>"}; an artifact an object matching its schema',
         )
+    check_json(payload, f"{field}.input")  # before copying: it may nest without end
     wire_type = tool_call_type(tool)
     given = fields.get("type")
     if given is not None and given != wire_type:

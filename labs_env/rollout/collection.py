@@ -11,9 +11,13 @@ Example:
     >>> from labs_env import collect, episode_specs
     >>> async def main():
     ...     specs = episode_specs("insurance-claims", "delayed-claim-call", episodes=8)
+    ...     finished = []
     ...     async for record in collect(lambda history, context: "Hello!", specs):
-    ...         print(record.episode_id, record.final_reward)
-    >>> asyncio.run(main())  # doctest: +SKIP
+    ...         finished.append(record)  # as each episode ends (completion order)
+    ...     return finished
+    >>> records = asyncio.run(main())
+    >>> len(records), all(record.ok for record in records)
+    (8, True)
 
 Policies: ``policy(history, context) -> action`` (see :mod:`labs_env.policies`). Async
 policies (and objects with an async ``acall``, like ``OpenAIChatPolicy``) are awaited on the
@@ -49,6 +53,7 @@ from labs_env.rollout.event_loop import run_sync
 from labs_env.rollout.policy import EpisodeContext, Policy, acall_policy, is_async_policy
 from labs_env.rollout.recording import RecordBuilder, error_text
 from labs_env.rollout.specs import EpisodeSpec, completed_keys, episode_specs
+from labs_env.rollout.time_limits import TimeLimits
 from labs_env.rollout.trajectory import JsonlWriter, TrajectoryRecord
 
 __all__ = [
@@ -134,6 +139,7 @@ class EpisodeRun:
         sync_policy: str,
         executor: concurrent.futures.Executor | None,
         progress: Callable[[CollectProgress], Any] | None,
+        limits: TimeLimits | None = None,
     ) -> None:
         self.policy = policy
         self.policy_is_async = is_async_policy(policy)
@@ -148,6 +154,7 @@ class EpisodeRun:
         self.sync_policy = sync_policy
         self.executor = executor
         self.progress = progress
+        self.limits = limits or TimeLimits(episode_timeout=None, policy_timeout=None)
         self.started = time.perf_counter()
         self.running: dict[int, Episode] = {}
         self.finished = self.failed = self.turns = 0
@@ -200,8 +207,11 @@ class EpisodeRun:
         driver = self.driver
         slot = id(spec)
         builder: RecordBuilder | None = None
+        limited = self.limits.step
+        deadline = self.limits.deadline()
         try:
-            episode = await (creating if creating is not None else driver.create(spec.plan()))
+            first = creating if creating is not None else driver.create(spec.plan())
+            episode = await limited(first, deadline, turn=0)
             self.running[slot] = episode
             builder = RecordBuilder.for_episode(episode, spec.record_extra())
             history = episode.observation()
@@ -212,9 +222,11 @@ class EpisodeRun:
                 context = driver.context(episode)
                 if self.prefetch and lane.ahead is None and self._last_turn(context):
                     self._create_ahead(lane)
-                action = await self.act(history, context)
+                turn = episode.turn
+                action = await limited(self.act(history, context), deadline, turn=turn, policy=True)
                 started = time.perf_counter()
-                transition = await driver.submit(episode, episode.build_turn(action))
+                sent = driver.submit(episode, episode.build_turn(action))
+                transition = await limited(sent, deadline, turn=turn)
                 builder.add_turn(transition, time.perf_counter() - started)
                 self.turns += 1
                 history = transition.observation
@@ -285,6 +297,8 @@ async def collect(
     output: str | os.PathLike[str] | JsonlWriter | None = None,
     close_timeout: float = 5.0,
     prefetch: bool = True,
+    episode_timeout: float | None = None,
+    policy_timeout: float | None = None,
 ) -> AsyncGenerator[TrajectoryRecord, None]:
     """Play every spec's episode, at most ``concurrency`` at a time; yield each record as its
     episode finishes (completion order, not spec order).
@@ -308,6 +322,16 @@ async def collect(
         prefetch: while an episode plays its last turn (``max_turns`` or the scenario's limit
             in the catalog), its worker already creates the next episode, so the create round
             trip is hidden (one more request in flight per worker, never an extra episode).
+        episode_timeout: end an episode that runs longer than this many seconds (wall clock
+            from its start, creation included); ``None``: no limit.
+        policy_timeout: end an episode whose policy takes longer than this many seconds to
+            answer one turn; ``None``: no limit.
+
+    Time limits (see :mod:`labs_env.rollout.time_limits`): an episode past one ends as
+    truncated, with its partial turns and the limit in ``record.error`` (``error_type``
+    ``EpisodeTimeoutError`` / ``PolicyTimeoutError``), so it is never a result; it is
+    terminated on the service. A time limit is not a service failure; ``on_error="raise"``
+    raises it. A sync policy run ``inline`` blocks the loop and cannot be cut.
 
     Stopping early (``break``): wrap the iterator in ``contextlib.aclosing`` so unfinished
     episodes are cancelled and terminated at once rather than when it is garbage-collected.
@@ -324,6 +348,7 @@ async def collect(
     ):
         check_flag(flag, name)
     check_number(close_timeout, "close_timeout")
+    limits = TimeLimits(episode_timeout=episode_timeout, policy_timeout=policy_timeout)
     if client is not None and (api_key is not None or base_url is not None):
         raise LabsValidationError("client", "given together with api_key/base_url", "")
     todo = [m for s in specs for m in (s.group_of(group_size) if group_size > 1 else [s])]
@@ -348,6 +373,7 @@ async def collect(
         sync_policy=sync_policy,
         executor=executor,
         progress=progress,
+        limits=limits,
     )
     queue: asyncio.Queue[TrajectoryRecord | BaseException] = asyncio.Queue()
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from labs_env.errors import LabsValidationError, TurnMismatchError
+from labs_env.errors import APIResponseValidationError, LabsValidationError, TurnMismatchError
 from labs_env.models import (
     EncodedMessages,
     EpisodeCreated,
@@ -34,6 +34,8 @@ from labs_env.models import (
     RewardConfig,
     ToolDefinition,
     TurnResult,
+    is_plain_json,
+    json_problem,
 )
 from labs_env.rollout.actions import action_generation, action_to_message
 from labs_env.rollout.generation import Generation
@@ -277,11 +279,11 @@ class Episode:
                 "fork. Abandon the episode and reset.",
                 request_id=result.request_id,
             )
+        scores, breakdown = self._checked_scores(result)
         reply = {"role": "user", "content": result.observation.content}
         self._history += [message, reply]
         self._wire = turn.extended(Message(role="user", content=reply["content"]))
         terminated, truncated = end_flags(result.episode_complete, result.terminal_reason)
-        scores = flatten_scores(result.scores)
         reward = float(result.reward)
         self.total_reward += reward
         self.turns.append(TurnSummary(result.turn, reward, scores, result.terminal_reason))
@@ -294,8 +296,8 @@ class Episode:
             "reward_config": self.reward_config_dict(),
             "request_id": result.request_id,
         }
-        if result.score_breakdown is not None:
-            info["score_breakdown"] = _copy_json(result.score_breakdown)
+        if breakdown is not None:
+            info["score_breakdown"] = breakdown
         if generation is not None:
             info["generation"] = generation.summary()
             if generation.cut_by_length:
@@ -305,6 +307,36 @@ class Episode:
             self.terminal_reason = result.terminal_reason or "completed"
             info["terminal_reason"] = self.terminal_reason
         return Transition(self.observation(), reward, terminated, truncated, info, generation)
+
+    def _checked_scores(self, result: TurnResult) -> tuple[dict[str, float], dict[str, Any] | None]:
+        """The turn's flattened scores and a copy of its breakdown, if both are plain JSON.
+
+        A ``NaN`` or ``Infinity`` (or a lone surrogate) would reach rewards, records and files:
+        it breaks the documented shape like a reward outside [0, 1] does, and ends this
+        episode with an :class:`~labs_env.errors.APIResponseValidationError` naming it. The
+        check rides on the walks the turn needs anyway (flattening, copying).
+        """
+        scores = flatten_scores(result.scores)
+        try:
+            breakdown = (
+                None if result.score_breakdown is None else _copy_json(result.score_breakdown)
+            )
+            plain = all(value - value == 0.0 for value in scores.values())
+        except _NotPlainJson:
+            plain = False
+        if plain:
+            return scores, breakdown
+        self.done = True
+        where, problem = (
+            json_problem(result.scores, "scores")
+            or json_problem(result.score_breakdown, "score_breakdown")
+            or ("scores", "not plain JSON")
+        )
+        raise APIResponseValidationError(
+            f"episode {self.episode_id}, turn {result.turn}: the response broke the documented "
+            f"shape: {where}: {problem}",
+            request_id=result.request_id,
+        )
 
     def mark_terminated(self, reason: str = "client_terminated") -> None:
         """Record that the episode ended outside a turn (e.g. the client terminated it)."""
@@ -331,14 +363,31 @@ class Episode:
         return "\n".join(lines) + "\n"
 
 
+class _NotPlainJson(Exception):
+    """A value :func:`_copy_json` will not copy: a non-finite number, a lone surrogate."""
+
+
 def _copy_json(value: Any) -> Any:
     """A copy of parsed JSON (dicts, lists, scalars): 5-10x faster than ``copy.deepcopy``,
-    which dominated the vector env's CPU per turn with large score breakdowns."""
-    if type(value) is dict:
+    which dominated the vector env's CPU per turn with large score breakdowns.
+
+    Raises:
+        _NotPlainJson: a number is not finite or a string not valid Unicode.
+    """
+    kind = type(value)
+    if kind is dict:
         return {key: _copy_json(item) for key, item in value.items()}
-    if type(value) is list:
+    if kind is list:
         return [_copy_json(item) for item in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
+    if kind is str:
+        if value.isascii() or is_plain_json(value):
+            return value
+        raise _NotPlainJson
+    if kind is float:
+        if value - value == 0.0:
+            return value
+        raise _NotPlainJson
+    if isinstance(value, (int, bool)) or value is None:
         return value
     return copy.deepcopy(value)
 

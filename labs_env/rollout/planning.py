@@ -7,6 +7,7 @@ accept the same ``reset`` options.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from labs_env.checks import check_json
 from labs_env.errors import LabsValidationError
 from labs_env.models import Catalog, RewardConfig
 
@@ -55,10 +57,24 @@ def coerce_reward_config(value: Any, field: str = "reward_config") -> RewardConf
             f"expected a RewardConfig, a mapping or None, got {type(value).__name__}",
             'pass e.g. {"quality_weights": {"discovery": 1.0}}',
         )
+    known = list(RewardConfig.model_fields)
+    unknown = sorted(str(key) for key in value if key not in known)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise LabsValidationError(
+            field,
+            f"unknown key(s) {unknown}",
+            f"{hint}a reward config has {known}, e.g. "
+            '{"quality_weights": {"discovery": 1.0}, "skip_safety_gate": false}',
+        )
     try:
         return RewardConfig.model_validate(dict(value))
     except ValidationError as exc:
-        problem = "; ".join(str(err["msg"]) for err in exc.errors())
+        problem = "; ".join(
+            ".".join(str(part) for part in err["loc"]) + f": {err['msg']}"
+            for err in exc.errors(include_url=False)
+        ).replace("Value error, ", "")
         raise LabsValidationError(
             field, problem, "see RewardConfig: quality_weights keys and weights >= 0"
         ) from None
@@ -104,6 +120,12 @@ def scenario_choice(scenario: str | Sequence[str] | None) -> tuple[str, ...] | N
     """
     if scenario is None or scenario == ALL_SCENARIOS:
         return None
+    if not isinstance(scenario, (str, Sequence)) or isinstance(scenario, (bytes, bytearray)):
+        raise LabsValidationError(
+            "scenario",
+            f"expected a slug, a list of slugs, or None / '*', got {type(scenario).__name__}",
+            "pass e.g. scenario='delayed-claim-call'",
+        )
     if isinstance(scenario, str):
         if not scenario:
             raise LabsValidationError("scenario", "empty slug", "pass a slug, a list, or None")
@@ -171,6 +193,7 @@ def plan_episode(
     extra = options.get("config") or {}
     if not isinstance(extra, Mapping):
         raise LabsValidationError("options.config", "must be a mapping", "e.g. {'seed': 1}")
+    check_json(dict(extra), "options.config")
     scenario = options.get("scenario")
     if scenario is None:
         scenario = scenarios[0] if len(scenarios) == 1 else draw_scenario(rng, scenarios)

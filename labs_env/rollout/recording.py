@@ -47,6 +47,7 @@ class RecordBuilder:
             seed=info.get("seed"),
             reward_config=info.get("reward_config"),
             initial_observation=dict(observation[0]) if observation else None,
+            tools=info.get("tools"),
             started_at=time.time(),
             extra=dict(extra or {}),
         )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from labs_env.checks import check_json
 from labs_env.errors import LabsValidationError
 from labs_env.models import RewardConfig
 from labs_env.rollout.planning import EpisodePlan, coerce_reward_config
@@ -66,6 +67,11 @@ class EpisodeSpec:
             raise LabsValidationError("EpisodeSpec.seed", f"must be an int, got {self.seed!r}", "")
         config = coerce_reward_config(self.reward_config, "EpisodeSpec.reward_config")
         object.__setattr__(self, "reward_config", config)
+        for name in ("config", "extra"):  # sent or written as JSON: plain JSON only
+            value = getattr(self, name)
+            if not isinstance(value, Mapping):
+                raise LabsValidationError(f"EpisodeSpec.{name}", "must be a mapping", "")
+            check_json(dict(value), f"EpisodeSpec.{name}")
         if not self.key:
             object.__setattr__(self, "key", self._derive_key())
 
@@ -135,6 +141,12 @@ def episode_specs(
     """
     if isinstance(scenarios, str):
         scenarios = [scenarios]
+    if not isinstance(scenarios, Sequence) or isinstance(scenarios, (bytes, bytearray)):
+        raise LabsValidationError(
+            "scenarios",
+            f"expected a slug or a list of slugs, got {type(scenarios).__name__}",
+            "pass e.g. 'delayed-claim-call' or ['delayed-claim-call', 'car-theft-claim']",
+        )
     if episodes < 1:
         raise LabsValidationError("episodes", f"must be >= 1, got {episodes}", "")
     config_model = coerce_reward_config(reward_config)
@@ -163,8 +175,10 @@ def completed_keys(
             played again on resume).
 
     Example:
+        >>> specs = episode_specs("insurance-claims", "delayed-claim-call", episodes=4)
         >>> todo = [s for s in specs if s.key not in completed_keys("runs/eval.jsonl")]
-        ... # doctest: +SKIP
+        >>> len(todo)  # no such file yet: every episode is still to play
+        4
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]

@@ -20,16 +20,18 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import to_jsonable_python
 
 from labs_env._version import __version__
+from labs_env.errors import LabsValidationError
 from labs_env.rollout.generation import Generation
+from labs_env.rollout.strict_json import encode_line
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -88,6 +90,8 @@ class TrajectoryRecord(_Record):
         seed: the episode seed sent to the service (``config.seed``), if any.
         reward_config: the reward config applied (``None``: the service's default scoring).
         initial_observation: the persona's opening message.
+        tools: the episode's tool definitions as the service sent them (``None`` in records
+            written before they were kept).
         turns: every turn in order.
         total_reward: the sum of the turn rewards (as returned by the env).
         final_reward: the last turn's reward (the score of the whole conversation).
@@ -104,6 +108,7 @@ class TrajectoryRecord(_Record):
     seed: int | None = None
     reward_config: dict[str, Any] | None = None
     initial_observation: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
     turns: list[TurnRecord] = Field(default_factory=list)
     total_reward: float = 0.0
     final_reward: float | None = None
@@ -150,17 +155,22 @@ class JsonlWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _cut_torn_tail(self.path)
-        self._file = self.path.open("a", encoding="utf-8")
+        self._file = self.path.open("ab")
         self._fsync = fsync
         self.records_written = 0
 
     def write(self, record: BaseModel | dict[str, Any]) -> None:
-        """Append one record as a single line and make it durable."""
+        """Append one record as a single line and make it durable.
+
+        Raises:
+            LabsValidationError: the record holds a ``NaN`` or an infinity (JSON has neither),
+                named by its path; nothing is written and the writer stays usable.
+        """
         if self._file.closed:
             raise ValueError(f"JsonlWriter for {self.path} is closed")
-        data = record.model_dump(mode="json") if isinstance(record, BaseModel) else record
-        line = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        self._file.write(line + "\n")
+        # Python mode keeps a NaN where the JSON mode would silently write null.
+        data = record.model_dump() if isinstance(record, BaseModel) else record
+        self._file.write(encode_line(data, "record", default=to_jsonable_python))
         self._file.flush()
         if self._fsync:
             os.fsync(self._file.fileno())
@@ -208,7 +218,8 @@ def iter_trajectories(path: str | os.PathLike[str]) -> Iterator[TrajectoryRecord
     A last line without its newline that does not parse (a write cut by a crash) is skipped.
 
     Raises:
-        ValueError: a complete line in the middle of the file is not a valid record.
+        LabsValidationError: a complete line in the middle of the file is not a valid record
+            (its ``field`` is ``"<path>:<line>"``).
     """
     with Path(path).open("rb") as handle:
         lines = handle.read().split(b"\n")
@@ -231,5 +242,11 @@ def read_trajectories(path: str | os.PathLike[str]) -> list[TrajectoryRecord]:
 def _parse(raw: bytes, path: str | os.PathLike[str], number: int) -> TrajectoryRecord:
     try:
         return TrajectoryRecord.model_validate_json(raw)
-    except ValueError as exc:
-        raise ValueError(f"{path}:{number}: not a trajectory record: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise LabsValidationError(
+            f"{path}:{number}",
+            f"not a trajectory record ({where + ': ' if where else ''}{first['msg']})",
+            "repair or delete that line; the other lines are intact",
+        ) from None

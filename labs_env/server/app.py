@@ -139,7 +139,13 @@ def base_url(sock: socket.socket) -> str:
 def _uvicorn_server(
     server: LabsServer | None, log_level: str, keep_alive_s: float
 ) -> Any:  # uvicorn.Server
-    import uvicorn
+    try:
+        import uvicorn
+    except ImportError:
+        raise ImportError(
+            "http='uvicorn' needs uvicorn, an optional extra: pip install 'labs-env[serve]' "
+            "(or use the default http='native')"
+        ) from None
 
     config = uvicorn.Config(
         create_app(server),

@@ -110,8 +110,12 @@ class CurriculumWrapper(gym.Wrapper[Any, Any, Any, Any], CurriculumView):
             with the gate on (``None``: never).
 
     Example:
-        >>> env = CurriculumWrapper.documented(LabsEnv("support"), episodes=(200, 200))
-        ... # doctest: +SKIP
+        >>> from labs_env import LabsEnv
+        >>> env = CurriculumWrapper.documented(LabsEnv("insurance-claims"), episodes=(200, 200))
+        >>> obs, info = env.reset(seed=0)
+        >>> info["curriculum_phase_name"], info["reward_config"]["quality_weights"]
+        ('discovery', {'discovery': 1.0})
+        >>> env.close()
     """
 
     def __init__(

@@ -36,8 +36,17 @@ class TrajectoryRecorder(gym.Wrapper[Any, Any, Any, Any]):
         fsync: fsync after each episode (on by default; the durability guarantee needs it).
 
     Example:
-        >>> env = TrajectoryRecorder(LabsEnv("support", "refund"), "runs/episodes.jsonl")
-        ... # doctest: +SKIP
+        >>> import tempfile
+        >>> from labs_env import LabsEnv, read_trajectories
+        >>> runs = tempfile.TemporaryDirectory()
+        >>> path = f"{runs.name}/episodes.jsonl"
+        >>> env = TrajectoryRecorder(LabsEnv("insurance-claims", "delayed-claim-call"), path)
+        >>> obs, info = env.reset(seed=0)
+        >>> obs, reward, terminated, truncated, info = env.step("What happened?")
+        >>> env.close()  # the unfinished episode is terminated, and written
+        >>> [(r.num_turns, r.terminal_reason) for r in read_trajectories(path)]
+        [(1, 'client_terminated')]
+        >>> runs.cleanup()
     """
 
     def __init__(

@@ -35,8 +35,16 @@ class ScoreRewardWrapper(gym.Wrapper[Any, Any, Any, Any]):
             default: usually a typo or scores not returned) or ``"zero"`` (count it as 0).
 
     Example:
+        >>> from labs_env import LabsEnv
         >>> weights = {"D1_InformationGathering": 2.0, "rubrics.score": 1.0}
-        >>> env = ScoreRewardWrapper(env, weights)  # doctest: +SKIP
+        >>> env = ScoreRewardWrapper(LabsEnv("insurance-claims", "delayed-claim-call"), weights)
+        >>> obs, info = env.reset(seed=0)
+        >>> obs, reward, terminated, truncated, info = env.step("I'm sorry. What happened?")
+        >>> scores = info["scores"]
+        >>> expected = (2 * scores["D1_InformationGathering"] + scores["rubrics.score"]) / 3
+        >>> abs(reward - expected) < 1e-9, 0.0 <= info["labs_reward"] <= 1.0
+        (True, True)
+        >>> env.close()
     """
 
     def __init__(

@@ -38,8 +38,11 @@ class VectorCurriculumWrapper(VectorWrapper, CurriculumView):
     episode.
 
     Example:
-        >>> venv = VectorCurriculumWrapper.documented(LabsVectorEnv(8), episodes=(200, 200))
-        ... # doctest: +SKIP
+        >>> venv = LabsVectorEnv(8, collection="insurance-claims")
+        >>> venv = VectorCurriculumWrapper.documented(venv, episodes=(200, 200))
+        >>> venv.phase.name
+        'discovery'
+        >>> venv.close()
     """
 
     def __init__(

@@ -10,11 +10,6 @@ from labs_env.cli import main
 from labs_env.connect import make_local_client
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LABS_API_KEY", raising=False)
-
-
 def test_catalog_lists_scenarios_and_tools(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog"]) == 0
     text = capsys.readouterr().out

@@ -13,11 +13,6 @@ from labs_env.rollout.trajectory import read_trajectories
 DECIDE = ["--collection", "insurance-claims", "--scenario", "storm-roof-decision"]
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LABS_API_KEY", raising=False)
-
-
 def test_compare_scripted_with_random(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["compare", "--policy-a", "scripted", "--policy-b", "random", *DECIDE]
     argv += ["--episodes", "3", "--out", str(tmp_path), "--service-compare"]

@@ -8,17 +8,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from _fake_chat import fake_chat_server
 
 from labs_env.cli import main
 from labs_env.rollout.trajectory import read_trajectories
+from tests.kit.chat_server import FakeChatServer
 
 TALK = ["--collection", "insurance-claims", "--scenario", "delayed-claim-call"]
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LABS_API_KEY", raising=False)
 
 
 def _eval(out: Path, *extra: str) -> int:
@@ -114,17 +109,18 @@ def test_eval_custom_policy_from_an_import_path(
     sys.modules.pop("my_agents", None)
 
 
-def test_eval_openai_policy_against_a_fake_chat_server(tmp_path: Path) -> None:
-    with fake_chat_server() as fake:
-        fake.reply({"content": "I'm sorry about the delay. What is your claim number?"})
-        out = tmp_path / "run"
-        argv = ["--policy", "openai", "--base-url", fake.base_url, "--model", "tiny-model"]
-        argv += [*TALK, "--episodes", "1", "--option", "temperature=0.5"]
-        assert _eval(out, *argv) == 0
+def test_eval_openai_policy_against_a_fake_chat_server(
+    tmp_path: Path, fake_chat: FakeChatServer
+) -> None:
+    fake_chat.reply({"content": "I'm sorry about the delay. What is your claim number?"})
+    out = tmp_path / "run"
+    argv = ["--policy", "openai", "--base-url", fake_chat.base_url, "--model", "tiny-model"]
+    argv += [*TALK, "--episodes", "1", "--option", "temperature=0.5"]
+    assert _eval(out, *argv) == 0
     (record,) = read_trajectories(out / "trajectories.jsonl")
-    assert record.ok and record.num_turns == len(fake.requests)
+    assert record.ok and record.num_turns == len(fake_chat.requests)
     assert record.turns[0].messages[0]["content"].startswith("I'm sorry about the delay.")
-    body = fake.requests[0]["body"]
+    body = fake_chat.requests[0]["body"]
     assert body["model"] == "tiny-model" and body["temperature"] == 0.5
     settings = json.loads((out / "run.json").read_text())["policy"]
     assert settings["options"]["model"] == "tiny-model"

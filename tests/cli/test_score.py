@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,21 +12,13 @@ import pytest
 from labs_env.cli import main
 from labs_env.cli._common import parse_reward_config
 from labs_env.connect import make_local_client
-from labs_env.envs.env import LabsEnv
 from labs_env.policies import load_policy
-from labs_env.rollout.policy import call_policy
 from labs_env.rollout.trajectory import JsonlWriter, TrajectoryRecord, read_trajectories
-from labs_env.wrappers import TrajectoryRecorder
 
 COLLECTION = "insurance-claims"
 TALK = "delayed-claim-call"
 OPENING = {"role": "user", "content": "My claim payout is six weeks late."}
 REPLY = {"role": "assistant", "content": "I'm sorry. What is your claim number?"}
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LABS_API_KEY", raising=False)
 
 
 def _jsonl(path: Path, rows: list[Any]) -> Path:
@@ -83,19 +76,11 @@ def test_items_scored_and_errors_kept_apart(
     assert "scored 2 of 6 rows" in out and "4 errors (not in the data)" in out
 
 
-def test_trajectories_scored_with_their_final_reward(tmp_path: Path) -> None:
+def test_trajectories_scored_with_their_final_reward(
+    tmp_path: Path, record_episodes: Callable[..., list[TrajectoryRecord]]
+) -> None:
     path = tmp_path / "episodes.jsonl"
-    policy = load_policy("scripted")
-    with make_local_client() as client:
-        env = TrajectoryRecorder(LabsEnv(COLLECTION, TALK, client=client), path, fsync=False)
-        for seed in range(2):
-            obs, _ = env.reset(seed=seed)
-            done = False
-            while not done:
-                action = call_policy(policy, obs, env.unwrapped.context)  # type: ignore[attr-defined]
-                obs, _, terminated, truncated, _ = env.step(action)
-                done = terminated or truncated
-        env.close()
+    record_episodes(load_policy("scripted"), path, collection=COLLECTION, scenario=TALK, episodes=2)
     with JsonlWriter(path, fsync=False) as writer:  # an episode cut by an infrastructure error
         writer.write(
             TrajectoryRecord(

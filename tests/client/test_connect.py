@@ -18,7 +18,7 @@ from labs_env.connect import (
 
 def test_no_key_means_the_embedded_server(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LABS_API_KEY", raising=False)
-    monkeypatch.setenv("LABS_URL", "https://ignored.example")
+    monkeypatch.delenv("LABS_URL", raising=False)  # with LABS_URL: an error (issue 14)
     assert is_embedded()
     with make_client() as client:
         assert client.base_url == LOCAL_BASE_URL

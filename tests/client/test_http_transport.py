@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from _client_fakes import CREATED, KEY, MESSAGES, TURN
 
 from labs_env import (
     APIConnectionError,
@@ -23,6 +22,9 @@ from labs_env import (
 )
 from labs_env.client.connection_pool import ConnectionPool
 from labs_env.testing import instant_retries
+from tests.kit.scripted_http import CREATED, KEY, MESSAGES, TURN
+from tests.kit.transports import client_sockets
+from tests.kit.waiting import until
 
 
 def response(payload: dict[str, Any], status: int = 200, extra: bytes = b"") -> bytes:
@@ -182,7 +184,9 @@ def test_connection_closed_by_the_server_while_idle_is_replaced_transparently() 
         ):
             for _ in range(3):
                 await client.submit_turn("ep_1", MESSAGES)
-                await asyncio.sleep(0.05)  # let the server's FIN arrive
+                # the server closes after answering: wait until the client has seen its FIN
+                # (the pooled connection dropped, its socket closed) before the next request
+                await until(lambda: client_sockets(server.port) == 0)
             assert server.connections == 3 and len(server.requests) == 3
 
     asyncio.run(main())

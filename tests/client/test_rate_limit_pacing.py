@@ -8,10 +8,9 @@ import itertools
 import math
 import time
 
-from _client_fakes import MESSAGES, TURN, Script, call, make_client, ok
-
 from labs_env.client.flow_control import FlowControl
 from labs_env.testing import instant_retries
+from tests.kit.scripted_http import MESSAGES, TURN, Script, call, make_client, ok
 
 T0 = 1_000_000_000.0  # a fixed "now" in epoch seconds
 
@@ -157,16 +156,7 @@ def test_closed_loop_uses_the_whole_quota_without_429s() -> None:
 
 def test_rate_limit_snapshot_is_exposed_on_the_client() -> None:
     reset = int(time.time()) + 60
-    script = Script(
-        ok(
-            TURN,
-            **{
-                "X-RateLimit-Limit": "300",
-                "X-RateLimit-Remaining": "299",
-                "X-RateLimit-Reset": str(reset),
-            },
-        )
-    )
+    script = Script(ok(TURN, **_headers(300, 299, reset)))  # X-RateLimit-*
     for kind in ("sync", "async"):
         client = make_client(kind, script)
         assert client.rate_limit.remaining is None
@@ -177,16 +167,7 @@ def test_rate_limit_snapshot_is_exposed_on_the_client() -> None:
 
 def test_async_calls_share_one_pacing_state() -> None:
     reset = int(time.time()) + 30
-    script = Script(
-        ok(
-            TURN,
-            **{
-                "X-RateLimit-Limit": "10",
-                "X-RateLimit-Remaining": "3",
-                "X-RateLimit-Reset": str(reset),
-            },
-        )
-    )
+    script = Script(ok(TURN, **_headers(10, 3, reset)))  # X-RateLimit-*
     client = make_client("async", script)
 
     async def main() -> None:

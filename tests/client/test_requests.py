@@ -6,7 +6,6 @@ import json
 
 import httpx
 import pytest
-from _client_fakes import CREATED, KEY, MESSAGES, TURN, Script, call, close, error, make_client, ok
 
 from labs_env import (
     BatchEvaluateItem,
@@ -15,13 +14,18 @@ from labs_env import (
     Message,
     RewardConfig,
 )
-
-KINDS = ["sync", "async"]
-
-
-@pytest.fixture(params=KINDS)
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+from tests.kit.scripted_http import (
+    CREATED,
+    KEY,
+    MESSAGES,
+    TURN,
+    Script,
+    call,
+    close,
+    error,
+    make_client,
+    ok,
+)
 
 
 def test_submit_turn_sends_id_history_and_headers(kind: str) -> None:

@@ -7,7 +7,6 @@ import time
 
 import httpx
 import pytest
-from _client_fakes import CREATED, MESSAGES, TURN, Script, call, error, make_client, ok
 
 from labs_env import (
     APIConnectionError,
@@ -23,11 +22,7 @@ from labs_env import (
     RetryPolicy,
 )
 from labs_env.testing import instant_retries
-
-
-@pytest.fixture(params=["sync", "async"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+from tests.kit.scripted_http import CREATED, MESSAGES, TURN, Script, call, error, make_client, ok
 
 
 def _turn(kind: str, script: Script, **kwargs: object) -> object:

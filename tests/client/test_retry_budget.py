@@ -6,28 +6,16 @@ import asyncio
 
 import httpx
 import pytest
-from _client_fakes import CREATED, KEY, Script, call, error, make_client, ok
 
 from labs_env import AsyncLabsClient, InternalServerError, LabsValidationError, RetryPolicy
 from labs_env.client.retry import RetryBudget
 from labs_env.testing import instant_retries
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=["sync", "async"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+from tests.kit.clock import FakeClock
+from tests.kit.scripted_http import CREATED, KEY, Script, call, error, make_client, ok
 
 
 def test_budget_allows_a_reserve_plus_a_ratio_of_recent_successes() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     budget = RetryBudget(ratio=0.5, min_per_second=0.2, ttl=10.0, clock=clock)
     assert [budget.try_withdraw() for _ in range(3)] == [True, True, False]  # reserve 0.2 * 10
     for _ in range(4):
@@ -37,7 +25,7 @@ def test_budget_allows_a_reserve_plus_a_ratio_of_recent_successes() -> None:
 
 
 def test_budget_forgets_successes_and_retries_older_than_the_ttl() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     budget = RetryBudget(ratio=1.0, min_per_second=0.0, ttl=10.0, clock=clock)
     for _ in range(3):
         budget.deposit()

@@ -7,16 +7,17 @@ import pickle
 
 import httpx
 import pytest
-from _client_fakes import KEY, MESSAGES, TURN, Script, call, error, make_client, ok
 
-from labs_env import AsyncLabsClient, LabsClient, LabsValidationError
+from labs_env import (
+    APIConnectionError,
+    AsyncLabsClient,
+    AuthenticationError,
+    LabsClient,
+    LabsValidationError,
+)
 from labs_env.client.api_key import ApiKey
 from labs_env.testing import instant_retries
-
-
-@pytest.fixture(params=["sync", "async"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+from tests.kit.scripted_http import KEY, MESSAGES, TURN, Script, call, error, make_client, ok
 
 
 def test_key_is_masked_in_reprs(kind: str) -> None:
@@ -35,9 +36,9 @@ def test_key_never_appears_in_errors_or_logs(kind: str, caplog: pytest.LogCaptur
     echo = error(401, f"Invalid or missing API key: {KEY}")
     script = Script(error(500, f"crashed handling {KEY}"), echo)
     client = make_client(kind, script, retry_unsafe_turns=True)
-    with instant_retries(), pytest.raises(Exception) as info:
+    with instant_retries(), pytest.raises(AuthenticationError) as info:
         call(client, "submit_turn", "ep_1", MESSAGES)
-    texts = [str(info.value), repr(info.value), info.value.message, caplog.text]  # type: ignore[attr-defined]
+    texts = [str(info.value), repr(info.value), info.value.message, caplog.text]
     assert all(KEY not in text for text in texts)
     assert "Invalid or missing API key" in str(info.value)
     assert "retrying POST /api/v1/episodes/ep_1/turns" in caplog.text
@@ -47,8 +48,9 @@ def test_key_never_appears_in_errors_or_logs(kind: str, caplog: pytest.LogCaptur
 def test_key_never_appears_in_connection_errors(kind: str) -> None:
     script = Script(httpx.ConnectError(f"proxy said {KEY}"))
     client = make_client(kind, script, max_retries=0)
-    with pytest.raises(Exception) as info:
+    with pytest.raises(APIConnectionError) as info:
         call(client, "catalog")
+    assert type(info.value) is APIConnectionError  # not its subclass APITimeoutError
     assert KEY not in str(info.value)
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import os
 import subprocess
 import sys
 import threading
-import time
+import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -97,9 +99,57 @@ def by_key(records: list[TrajectoryRecord]) -> dict[str, dict[str, Any]]:
     return {r.extra["spec_key"]: comparable(r) for r in records}
 
 
-def slow_scripted(history: Any, context: EpisodeContext) -> Any:
-    time.sleep(0.05)  # keeps episodes in flight long enough to lose some
-    return ScriptedPolicy()(history, context)
+class Hold:
+    """A Ray actor that holds every policy call made in one chosen worker process.
+
+    The episodes that process plays stay in flight until it is killed: a test that kills a
+    worker knows it loses episodes (no "slow enough" policy, no race with a fast machine).
+    """
+
+    def __init__(self) -> None:
+        self.held_pid: int | None = None
+        self.never = asyncio.Event()  # never set: a held call ends only with its process
+
+    def hold(self, pid: int) -> None:
+        self.held_pid = pid
+
+    async def passage(self, pid: int) -> None:
+        if pid == self.held_pid:
+            await self.never.wait()
+
+
+class HeldScripted:
+    """The scripted baseline, built on each worker; waits for the :class:`Hold` first."""
+
+    def __init__(self, hold_name: str) -> None:
+        self.hold = ray.get_actor(hold_name)
+
+    async def __call__(self, history: Any, context: EpisodeContext) -> Any:
+        await self.hold.passage.remote(os.getpid())
+        return ScriptedPolicy()(history, context)
+
+
+@contextlib.contextmanager
+def holding_worker(url: str, victim: int, max_restarts: int) -> Iterator[RayCollector]:
+    """Two workers playing the scripted baseline; the episodes worker ``victim`` takes are
+    held (in flight) until that worker's process dies."""
+    name = f"hold-{uuid.uuid4().hex}"
+    hold = ray.remote(Hold).options(name=name, num_cpus=0).remote()
+    try:
+        with RayCollector(
+            on_workers(lambda: HeldScripted(name)),
+            workers=2,
+            concurrency_per_worker=2,
+            api_key=DEMO_API_KEY,
+            base_url=url,
+            forward_api_key=True,
+            actor_options={"max_restarts": max_restarts},
+        ) as collector:
+            pid = ray.get(collector.actors[victim].ready.remote())["pid"]
+            ray.get(hold.hold.remote(pid))  # before run(): no episode of it gets through
+            yield collector
+    finally:
+        ray.kill(hold)
 
 
 def test_records_equal_the_single_process_collector(server: tuple[str, CountingServer]) -> None:
@@ -160,18 +210,10 @@ def test_killing_an_actor_loses_and_duplicates_nothing(
     url, _ = server
     specs = episode_specs(COLLECTION, SCENARIO, episodes=10, seed=40)
     out = tmp_path / "records.jsonl"
-    with RayCollector(
-        on_workers(lambda: slow_scripted),
-        workers=2,
-        concurrency_per_worker=2,
-        api_key=DEMO_API_KEY,
-        base_url=url,
-        forward_api_key=True,
-        actor_options={"max_restarts": 1},
-    ) as collector:
+    with holding_worker(url, victim=0, max_restarts=1) as collector:
         records = []
         for record in collector.run(specs, output=out):
-            if not records:
+            if not records:  # worker 0 still holds its episodes: they are lost with it
                 ray.kill(collector.actors[0], no_restart=False)  # Ray restarts it
             records.append(record)
         assert collector.wait_for_workers(timeout=30) == 2  # Ray restarted the killed one
@@ -190,18 +232,11 @@ def test_an_actor_out_of_restarts_leaves_its_episodes_to_the_others(
 ) -> None:
     url, _ = server
     specs = episode_specs(COLLECTION, SCENARIO, episodes=6, seed=50)
-    with RayCollector(
-        on_workers(lambda: slow_scripted),
-        workers=2,
-        concurrency_per_worker=2,
-        api_key=DEMO_API_KEY,
-        base_url=url,
-        forward_api_key=True,
-        actor_options={"max_restarts": 0},  # like a node that is gone for good
-    ) as collector:
+    # max_restarts=0: like a node that is gone for good
+    with holding_worker(url, victim=1, max_restarts=0) as collector:
         records = []
         for record in collector.run(specs):
-            if not records:
+            if not records:  # worker 1 still holds its episodes: they are lost with it
                 ray.kill(collector.actors[1])
             records.append(record)
         assert collector.wait_for_workers(timeout=30) == 1

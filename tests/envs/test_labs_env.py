@@ -6,43 +6,43 @@ from collections.abc import Iterator
 
 import gymnasium as gym
 import pytest
-from _env_helpers import (
-    COLLECTION,
-    DECIDE,
-    DECISION,
-    TALK,
-    counting_client,
-    local_client,
-    lost_first_turn_server,
-)
 from gymnasium.error import ResetNeeded
 from gymnasium.utils.env_checker import check_env
 
-from labs_env import LabsEnv, LabsValidationError, TurnMismatchError
-from labs_env.connect import make_local_async_client
-from labs_env.errors import APIConnectionError, BadRequestError, EpisodeCompleteError
+from labs_env import LabsClient, LabsEnv, LabsValidationError, TurnMismatchError
+from labs_env.connect import make_local_async_client, make_local_client
+from labs_env.errors import (
+    APIConnectionError,
+    BadRequestError,
+    EpisodeCompleteError,
+    NotFoundError,
+)
+from labs_env.server import LabsServer
 from labs_env.testing import instant_retries
+from tests.kit.scenarios import COLLECTION, DECIDE, DECISION, TALK
+from tests.kit.transports import counting_client
 
 QUESTION = "Thanks for calling. Could you tell me your policy number and what happened?"
 
 
 @pytest.fixture
-def env() -> Iterator[LabsEnv]:
-    with LabsEnv(COLLECTION, DECIDE, client=local_client()) as env:
+def env(local_client: LabsClient) -> Iterator[LabsEnv]:
+    with LabsEnv(COLLECTION, DECIDE, client=local_client) as env:
         yield env
 
 
-def test_check_env_passes_on_the_env_and_via_gym_make() -> None:
-    with LabsEnv(COLLECTION, DECIDE, client=local_client()) as env:
+def test_check_env_passes_on_the_env_and_via_gym_make(local_client: LabsClient) -> None:
+    with LabsEnv(COLLECTION, DECIDE, client=local_client) as env:
         check_env(env)
     made = gym.make("labs_env:Labs-v0", collection=COLLECTION, scenario=DECIDE)
     check_env(made.unwrapped)
     made.close()
-    client = local_client()
-    shared = gym.make("labs_env:Labs-v0", collection=COLLECTION, scenario=DECIDE, client=client)
+    shared = gym.make(
+        "labs_env:Labs-v0", collection=COLLECTION, scenario=DECIDE, client=local_client
+    )
     check_env(shared.unwrapped)  # remade from the spec: the client is shared, not copied
     assert shared.spec is not None
-    assert shared.spec.make().unwrapped.client is client  # type: ignore[attr-defined]
+    assert shared.spec.make().unwrapped.client is local_client  # type: ignore[attr-defined]
     shared.close()
 
 
@@ -107,8 +107,8 @@ def test_validate_tool_calls_rejects_before_sending() -> None:
         assert terminated
 
 
-def test_max_turns_is_truncation() -> None:
-    with LabsEnv(COLLECTION, TALK, client=local_client()) as env:
+def test_max_turns_is_truncation(local_client: LabsClient) -> None:
+    with LabsEnv(COLLECTION, TALK, client=local_client) as env:
         env.reset(seed=4)
         flags = []
         for _ in range(50):
@@ -120,14 +120,16 @@ def test_max_turns_is_truncation() -> None:
         assert all(f == (False, False) for f in flags[:-1])
 
 
-def test_step_before_reset_raises_reset_needed() -> None:
-    with LabsEnv(COLLECTION, DECIDE, client=local_client()) as env, pytest.raises(ResetNeeded):
+def test_step_before_reset_raises_reset_needed(local_client: LabsClient) -> None:
+    with LabsEnv(COLLECTION, DECIDE, client=local_client) as env, pytest.raises(ResetNeeded):
         env.step(QUESTION)
 
 
 def test_seeded_env_is_reproducible_against_the_local_server() -> None:
     def play(seed: int) -> list[object]:
-        with LabsEnv(COLLECTION, [TALK, DECIDE], client=local_client()) as env:
+        with LabsEnv(
+            COLLECTION, [TALK, DECIDE], client=make_local_client(server=LabsServer())
+        ) as env:
             out: list[object] = []
             for episode in range(3):
                 obs, info = env.reset(seed=seed) if episode == 0 else env.reset()
@@ -141,21 +143,22 @@ def test_seeded_env_is_reproducible_against_the_local_server() -> None:
     assert play(7) != play(8)
 
 
-def test_scenario_list_and_all_scenarios_are_drawn_with_the_env_rng() -> None:
-    client = local_client()
-    collections = client.catalog().collections
+def test_scenario_list_and_all_scenarios_are_drawn_with_the_env_rng(
+    local_client: LabsClient,
+) -> None:
+    collections = local_client.catalog().collections
     every = {s.slug for c in collections if c.slug == COLLECTION for s in c.scenarios}
     assert {TALK, DECIDE} <= every
-    with LabsEnv(COLLECTION, None, client=client) as env:
+    with LabsEnv(COLLECTION, None, client=local_client) as env:
         env.reset(seed=0)
         seen = {env.reset()[1]["scenario"] for _ in range(30)}
         assert seen == every
-    with LabsEnv(COLLECTION, "*", client=client) as env:
+    with LabsEnv(COLLECTION, "*", client=local_client) as env:
         assert env.reset(seed=0)[1]["scenario"] in every
-    with LabsEnv(COLLECTION, [TALK, DECIDE], client=client) as env:
+    with LabsEnv(COLLECTION, [TALK, DECIDE], client=local_client) as env:
         env.reset(seed=0)
         assert {env.reset()[1]["scenario"] for _ in range(20)} == {TALK, DECIDE}
-    with LabsEnv(None, DECIDE, client=client) as env:  # only with a one-collection catalog
+    with LabsEnv(None, DECIDE, client=local_client) as env:  # only with a one-collection catalog
         if len(collections) == 1:
             assert env.reset()[1]["collection"] == COLLECTION
         else:
@@ -189,19 +192,19 @@ def test_reward_config_can_change_between_turns(env: LabsEnv) -> None:
         env.reward_config = {"quality_weights": {"rubrics": -1.0}}
 
 
-def test_render_ansi_transcript() -> None:
-    with LabsEnv(COLLECTION, DECIDE, client=local_client(), render_mode="ansi") as env:
+def test_render_ansi_transcript(local_client: LabsClient) -> None:
+    with LabsEnv(COLLECTION, DECIDE, client=local_client, render_mode="ansi") as env:
         assert env.render() == ""
         env.reset(seed=0)
         env.step(QUESTION)
         text = env.render()
         assert text is not None
         assert QUESTION in text and "[turn 1] reward=" in text and "persona:" in text
-    with LabsEnv(COLLECTION, DECIDE, client=local_client()) as env:
+    with LabsEnv(COLLECTION, DECIDE, client=local_client) as env:
         env.reset(seed=0)
         assert env.render() is None
     with pytest.raises(LabsValidationError):
-        LabsEnv(COLLECTION, DECIDE, client=local_client(), render_mode="human")
+        LabsEnv(COLLECTION, DECIDE, client=local_client, render_mode="human")
 
 
 def test_close_terminates_the_open_episode_and_is_idempotent() -> None:
@@ -235,8 +238,10 @@ def test_reset_mid_episode_terminates_the_previous_one() -> None:
         assert f"/api/v1/episodes/{first}/terminate" in transport.paths()
 
 
-def test_lost_response_resent_with_the_idempotency_key_is_transparent() -> None:
-    client = local_client(lost_first_turn_server(), retry_unsafe_turns=True)
+def test_lost_response_resent_with_the_idempotency_key_is_transparent(
+    lost_first_turn_server: LabsServer,
+) -> None:
+    client = make_local_client(server=lost_first_turn_server, retry_unsafe_turns=True)
     with instant_retries(), LabsEnv(COLLECTION, DECIDE, client=client) as env:
         env.reset(seed=0)
         _, _, _, _, info = env.step(QUESTION)
@@ -244,12 +249,14 @@ def test_lost_response_resent_with_the_idempotency_key_is_transparent() -> None:
         assert env.step(QUESTION)[4]["turn"] == 2
 
 
-def test_duplicate_turn_after_a_lost_response_is_detected() -> None:
+def test_duplicate_turn_after_a_lost_response_is_detected(
+    lost_first_turn_server: LabsServer,
+) -> None:
     # The service commits the first turn and the response is lost; the client resends it.
     # This service ignores Idempotency-Key and appends what it is sent, so it records the
     # resend as a second turn: the env must notice instead of forking the trajectory.
     client, _ = counting_client(
-        lost_first_turn_server(), appending_service=True, retry_unsafe_turns=True
+        lost_first_turn_server, appending_service=True, retry_unsafe_turns=True
     )
     with instant_retries(), LabsEnv(COLLECTION, DECIDE, client=client) as env:
         env.reset(seed=0)
@@ -261,9 +268,9 @@ def test_duplicate_turn_after_a_lost_response_is_detected() -> None:
         assert env.step(QUESTION)[4]["turn"] == 1
 
 
-def test_user_retry_after_a_lost_response_is_detected() -> None:
+def test_user_retry_after_a_lost_response_is_detected(lost_first_turn_server: LabsServer) -> None:
     # Without client retries the step fails; stepping again resubmits a committed turn.
-    client, _ = counting_client(lost_first_turn_server(), appending_service=True, max_retries=0)
+    client, _ = counting_client(lost_first_turn_server, appending_service=True, max_retries=0)
     with LabsEnv(COLLECTION, DECIDE, client=client) as env:
         env.reset(seed=0)
         with pytest.raises(APIConnectionError):
@@ -272,9 +279,9 @@ def test_user_retry_after_a_lost_response_is_detected() -> None:
             env.step(QUESTION)
 
 
-def test_local_server_rejects_a_resent_full_history() -> None:
+def test_local_server_rejects_a_resent_full_history(lost_first_turn_server: LabsServer) -> None:
     # The local server compares the full history: the duplicate is refused, nothing forks.
-    client = local_client(lost_first_turn_server(), max_retries=0)
+    client = make_local_client(server=lost_first_turn_server, max_retries=0)
     with LabsEnv(COLLECTION, DECIDE, client=client) as env:
         env.reset(seed=0)
         with pytest.raises(APIConnectionError):
@@ -283,16 +290,15 @@ def test_local_server_rejects_a_resent_full_history() -> None:
             env.step(QUESTION)
 
 
-def test_constructor_validation() -> None:
-    client = local_client()
+def test_constructor_validation(local_client: LabsClient) -> None:
     with pytest.raises(LabsValidationError):
-        LabsEnv(COLLECTION, [], client=client)
+        LabsEnv(COLLECTION, [], client=local_client)
     with pytest.raises(LabsValidationError):
-        LabsEnv(COLLECTION, "", client=client)
+        LabsEnv(COLLECTION, "", client=local_client)
     with pytest.raises(LabsValidationError):
-        LabsEnv(COLLECTION, DECIDE, client=client, api_key="lab_0123456789abcdef")
+        LabsEnv(COLLECTION, DECIDE, client=local_client, api_key="lab_0123456789abcdef")
     with pytest.raises(LabsValidationError):
-        LabsEnv(COLLECTION, DECIDE, client=client, reward_config={"quality_weights": {}})
+        LabsEnv(COLLECTION, DECIDE, client=local_client, reward_config={"quality_weights": {}})
     with pytest.raises(LabsValidationError, match="AsyncLabsClient"):
         LabsEnv(COLLECTION, DECIDE, client=make_local_async_client())  # type: ignore[arg-type]
 
@@ -315,10 +321,11 @@ def test_api_key_never_appears_in_the_spec_or_repr() -> None:
         made.close()
 
 
-def test_unknown_scenario_is_reported_by_the_service() -> None:
-    with LabsEnv(COLLECTION, "no-such-scenario", client=local_client()) as env:
-        with pytest.raises(Exception) as caught:
+def test_unknown_scenario_is_reported_by_the_service(local_client: LabsClient) -> None:
+    with LabsEnv(COLLECTION, "no-such-scenario", client=local_client) as env:
+        with pytest.raises(NotFoundError) as caught:
             env.reset()
+        assert type(caught.value) is NotFoundError  # not EpisodeNotFoundError: no episode yet
         assert "404" in str(caught.value) or "not found" in str(caught.value).lower()
 
 

@@ -7,15 +7,15 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-from _env_helpers import COLLECTION, DECIDE, DECISION, TALK, local_client
 from gymnasium.wrappers import RecordEpisodeStatistics, TimeLimit
 from gymnasium.wrappers.vector import DictInfoToList
 from gymnasium.wrappers.vector import RecordEpisodeStatistics as VectorEpisodeStatistics
 
 import labs_env
-from labs_env import LabsEnv, register_catalog
+from labs_env import LabsClient, LabsEnv, register_catalog
 from labs_env.envs.registration import scenario_env_id
 from labs_env.envs.spaces import AgentAction, MessageHistory
+from tests.kit.scenarios import COLLECTION, DECIDE, DECISION, TALK
 
 QUESTION = "Could you tell me what happened?"
 
@@ -39,21 +39,19 @@ def test_gym_make_with_module_prefix() -> None:
     env.close()
 
 
-def test_gym_make_shares_a_client_passed_in() -> None:
-    client = local_client()
-    env = gym.make("labs_env:Labs-v0", collection=COLLECTION, scenario=DECIDE, client=client)
-    assert env.unwrapped.client is client  # type: ignore[attr-defined]
+def test_gym_make_shares_a_client_passed_in(local_client: LabsClient) -> None:
+    env = gym.make("labs_env:Labs-v0", collection=COLLECTION, scenario=DECIDE, client=local_client)
+    assert env.unwrapped.client is local_client  # type: ignore[attr-defined]
     env.close()
-    assert not client.closed
+    assert not local_client.closed
 
 
-def test_register_catalog_adds_one_id_per_scenario() -> None:
-    client = local_client()
-    catalog = client.catalog()
-    ids = register_catalog(client)
+def test_register_catalog_adds_one_id_per_scenario(local_client: LabsClient) -> None:
+    catalog = local_client.catalog()
+    ids = register_catalog(local_client)
     expected = [scenario_env_id(c.slug, s.slug) for c in catalog.collections for s in c.scenarios]
     assert ids == expected and len(ids) >= 2
-    assert register_catalog(client) == ids  # idempotent
+    assert register_catalog(local_client) == ids  # idempotent
     env_id = scenario_env_id(COLLECTION, DECIDE)
     assert env_id == f"Labs-{COLLECTION}-{DECIDE}-v0"
     assert gym.spec(env_id).nondeterministic is True

@@ -4,34 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from _server_kit import fake_server
-from _vector_kit import ASK, COLLECTION, DECIDE, TALK, THEFT, async_client
 from gymnasium.error import ResetNeeded
 from gymnasium.vector import AutoresetMode
 
 import labs_env
-from labs_env import LabsEnv, LabsValidationError
-from labs_env.connect import make_local_client
+from labs_env import LabsClient, LabsEnv, LabsValidationError
 from labs_env.envs import LabsVectorEnv, PerEnv
-from labs_env.server import LabsServer
+from tests.kit.scenarios import ASK, COLLECTION, DECIDE, TALK, THEFT
+from tests.kit.transports import ScriptedTransport, async_client
+
+FakeVenv = Callable[..., LabsVectorEnv]
 
 DISCOVERY = {"quality_weights": {"discovery": 1.0}, "skip_safety_gate": True}
-
-
-def fake_venv(num_envs: int, **kwargs: object) -> LabsVectorEnv:
-    """Envs on the fake simulator: scenario alpha/short ends after 2 turns, "DONE" ends any."""
-    server, _ = fake_server()
-    from labs_env.server import LocalTransport
-
-    client = async_client(LocalTransport(server, sleep=False))
-    kwargs.setdefault("collection", "alpha")
-    kwargs.setdefault("scenario", "long")
-    return LabsVectorEnv(num_envs, client=client, **kwargs)  # type: ignore[arg-type]
 
 
 def test_make_vec_returns_the_vector_env_through_the_registered_entry_point() -> None:
@@ -56,17 +46,12 @@ def test_make_vec_returns_the_vector_env_through_the_registered_entry_point() ->
     assert not client.closed  # a client passed in is not closed by the env
 
 
-def test_reset_draws_episodes_exactly_as_labs_env_does() -> None:
-    server = LabsServer()
+def test_reset_draws_episodes_exactly_as_labs_env_does(local_client: LabsClient) -> None:
     venv = LabsVectorEnv(
         3, collection=COLLECTION, scenario=[TALK, DECIDE, THEFT], client=async_client()
     )
     obs, infos = venv.reset(seed=7)
-    single = LabsEnv(
-        collection=COLLECTION,
-        scenario=[TALK, DECIDE, THEFT],
-        client=make_local_client(server=server),
-    )
+    single = LabsEnv(collection=COLLECTION, scenario=[TALK, DECIDE, THEFT], client=local_client)
     for i in range(3):
         env_obs, env_info = single.reset(seed=7 + i)
         assert infos["scenario"][i] == env_info["scenario"]
@@ -107,7 +92,9 @@ def run_until_any_done(venv: LabsVectorEnv, actions: list[object], limit: int = 
     raise AssertionError("no episode ended")
 
 
-def test_same_step_autoreset_returns_the_new_episode_and_the_final_obs_in_info() -> None:
+def test_same_step_autoreset_returns_the_new_episode_and_the_final_obs_in_info(
+    fake_venv: FakeVenv,
+) -> None:
     venv = fake_venv(2)
     obs, _ = venv.reset(seed=0)
     obs, rewards, terminated, _, infos = venv.step(["DONE", "hi"])
@@ -128,7 +115,9 @@ def test_same_step_autoreset_returns_the_new_episode_and_the_final_obs_in_info()
     venv.close()
 
 
-def test_next_step_autoreset_resets_in_the_following_step_and_ignores_that_action() -> None:
+def test_next_step_autoreset_resets_in_the_following_step_and_ignores_that_action(
+    fake_venv: FakeVenv,
+) -> None:
     venv = fake_venv(2, autoreset_mode=AutoresetMode.NEXT_STEP)
     assert venv.metadata["autoreset_mode"] is AutoresetMode.NEXT_STEP
     venv.reset(seed=0)
@@ -142,7 +131,7 @@ def test_next_step_autoreset_resets_in_the_following_step_and_ignores_that_actio
     venv.close()
 
 
-def test_disabled_autoreset_needs_a_masked_reset() -> None:
+def test_disabled_autoreset_needs_a_masked_reset(fake_venv: FakeVenv) -> None:
     venv = fake_venv(2, autoreset_mode="Disabled")
     obs, _ = venv.reset(seed=0)
     venv.step(["DONE", "hi"])
@@ -174,7 +163,7 @@ def test_per_env_reward_configs_and_setting_them_later() -> None:
     venv.close()
 
 
-def test_bad_arguments_and_actions_fail_before_anything_is_sent() -> None:
+def test_bad_arguments_and_actions_fail_before_anything_is_sent(fake_venv: FakeVenv) -> None:
     with pytest.raises(LabsValidationError):
         LabsVectorEnv(2, scenario=PerEnv([TALK]), client=async_client())
     with pytest.raises(LabsValidationError):
@@ -194,7 +183,7 @@ def test_bad_arguments_and_actions_fail_before_anything_is_sent() -> None:
     venv.close()
 
 
-def test_async_api_runs_on_the_callers_loop_without_a_thread() -> None:
+def test_async_api_runs_on_the_callers_loop_without_a_thread(fake_venv: FakeVenv) -> None:
     threads_before = set(threading.enumerate())
 
     async def main() -> None:
@@ -213,7 +202,7 @@ def test_async_api_runs_on_the_callers_loop_without_a_thread() -> None:
     asyncio.run(main())
 
 
-def test_render_gives_each_transcript() -> None:
+def test_render_gives_each_transcript(fake_venv: FakeVenv) -> None:
     venv = fake_venv(2, render_mode="ansi")
     venv.reset(seed=0)
     venv.step(["hello there", "hi"])
@@ -228,8 +217,6 @@ def test_public_names_are_exported() -> None:
 
 
 def test_max_concurrency_bounds_the_requests_in_flight() -> None:
-    from _vector_kit import ScriptedTransport
-
     transport = ScriptedTransport(yields=3)
     venv = LabsVectorEnv(
         6,
@@ -247,8 +234,6 @@ def test_max_concurrency_bounds_the_requests_in_flight() -> None:
 
 
 def test_prefetched_episodes_are_created_behind_a_steps_turns_and_used_by_autoreset() -> None:
-    from _vector_kit import ScriptedTransport
-
     transport = ScriptedTransport()
     venv = LabsVectorEnv(
         2, collection=COLLECTION, scenario=TALK, client=async_client(transport), max_episode_steps=2

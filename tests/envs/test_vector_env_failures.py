@@ -7,21 +7,15 @@ import threading
 
 import gymnasium as gym
 import pytest
-from _vector_kit import (
-    ASK,
-    COLLECTION,
-    TALK,
-    ScriptedTransport,
-    async_client,
-    client_sockets,
-    for_episode,
-)
 from gymnasium.vector import AutoresetMode
 
 from labs_env import AsyncLabsClient, NotFoundError, read_trajectories
 from labs_env.envs import LabsVectorEnv, VectorStepError
 from labs_env.server import DEMO_API_KEY, LabsServer, run_in_thread
 from labs_env.testing import instant_retries
+from tests.kit.scenarios import ASK, COLLECTION, TALK
+from tests.kit.transports import ScriptedTransport, async_client, client_sockets, for_episode
+from tests.kit.waiting import until, wait_until
 
 
 def scripted_venv(num_envs: int = 3, **kwargs: object) -> tuple[LabsVectorEnv, ScriptedTransport]:
@@ -139,8 +133,7 @@ def test_close_during_a_step_cancels_it_and_terminates_the_episodes() -> None:
 
     thread = threading.Thread(target=stepper)
     thread.start()
-    while len(transport.paths("/turns")) < 3:
-        threading.Event().wait(0.005)
+    wait_until(lambda: len(transport.paths("/turns")) >= 3)  # every env's turn is held
     venv.close()
     thread.join(5)
     assert not thread.is_alive()
@@ -157,8 +150,7 @@ def test_async_close_while_a_step_is_in_flight_leaks_no_tasks() -> None:
         await venv.areset(seed=0)
         transport.hold = lambda request: request.url.path.endswith("/turns")
         step = asyncio.ensure_future(venv.astep([ASK, ASK]))
-        while len(transport.paths("/turns")) < 2:
-            await asyncio.sleep(0)
+        await until(lambda: len(transport.paths("/turns")) >= 2)  # both turns are held
         await venv.aclose()
         with pytest.raises(gym.error.ClosedEnvironmentError):
             await step

@@ -4,50 +4,36 @@ plotted and exported."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _fake_chat import fake_chat_server
 
-from labs_env.connect import make_local_client
+from labs_env import LabsClient, TrajectoryRecord
 from labs_env.datasets import dpo_pairs, grpo_groups, sft_examples
-from labs_env.envs.env import LabsEnv
 from labs_env.evaluation import StatsOptions, compare, render_markdown, summarize
 from labs_env.policies import load_policy
-from labs_env.rollout.policy import call_policy
-from labs_env.rollout.trajectory import TrajectoryRecord, read_trajectories
-from labs_env.wrappers import TrajectoryRecorder
+from tests.kit.chat_server import FakeChatServer
 
 EPISODES = 6
+Play = Callable[..., list[TrajectoryRecord]]
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    with make_local_client() as local:
-        yield local
+@pytest.fixture
+def play(record_episodes: Play, local_client: LabsClient) -> Play:
+    """``play(policy, path, episodes=EPISODES)``: every scenario of the first collection."""
+    collection = local_client.catalog().collections[0].slug
+
+    def run(policy: Any, path: Path, episodes: int = EPISODES) -> list[TrajectoryRecord]:
+        return record_episodes(policy, path, collection=collection, episodes=episodes)
+
+    return run
 
 
-def _play(client: Any, policy: Any, path: Path, episodes: int = EPISODES) -> list[TrajectoryRecord]:
-    collection = client.catalog().collections[0].slug
-    env = TrajectoryRecorder(LabsEnv(collection, client=client), path)
-    try:
-        for seed in range(episodes):
-            obs, _ = env.reset(seed=seed)
-            done = False
-            while not done:
-                action = call_policy(policy, obs, env.unwrapped.context)  # type: ignore[attr-defined]
-                obs, _, terminated, truncated, _ = env.step(action)
-                done = terminated or truncated
-    finally:
-        env.close()
-    return read_trajectories(path)
-
-
-def test_scripted_beats_random_and_exports(client: Any, tmp_path: Path) -> None:
-    scripted = _play(client, load_policy("scripted"), tmp_path / "scripted.jsonl")
-    randoms = _play(client, load_policy("random", seed=0), tmp_path / "random.jsonl")
+def test_scripted_beats_random_and_exports(play: Play, tmp_path: Path) -> None:
+    scripted = play(load_policy("scripted"), tmp_path / "scripted.jsonl")
+    randoms = play(load_policy("random", seed=0), tmp_path / "random.jsonl")
     options = StatsOptions(n_resamples=1000)
     summary = summarize(scripted + randoms, options)
     assert summary["overall"]["episodes"] == 2 * EPISODES and summary["errors"]["count"] == 0
@@ -63,7 +49,9 @@ def test_scripted_beats_random_and_exports(client: Any, tmp_path: Path) -> None:
     json.dumps([summary, result, pairs], allow_nan=False)
 
 
-def test_openai_policy_plays_an_episode_with_tool_calls(client: Any, tmp_path: Path) -> None:
+def test_openai_policy_plays_an_episode_with_tool_calls(
+    play: Play, tmp_path: Path, fake_chat: FakeChatServer
+) -> None:
     def decide_on_second_turn(body: dict[str, Any]) -> dict[str, Any]:
         turns = sum(1 for m in body["messages"] if m["role"] == "assistant")
         decisions = [
@@ -82,12 +70,11 @@ def test_openai_policy_plays_an_episode_with_tool_calls(client: Any, tmp_path: P
         }
         return {"content": None, "tool_calls": [call]}
 
-    with fake_chat_server() as fake:
-        fake.responder = decide_on_second_turn
-        policy = load_policy("openai", base_url=fake.base_url, model="fake")
-        (record,) = _play(client, policy, tmp_path / "chat.jsonl", episodes=1)
+    fake_chat.responder = decide_on_second_turn
+    policy = load_policy("openai", base_url=fake_chat.base_url, model="fake")
+    (record,) = play(policy, tmp_path / "chat.jsonl", episodes=1)
     assert record.ok and record.turns
     sent = [m for t in record.turns for m in t.messages if m["role"] == "assistant"]
     assert sent[0]["content"] == "Could you tell me what happened?"
     assert any(m.get("tool_calls") for m in sent[1:])  # the decision reached the service
-    assert fake.requests[0]["body"]["tools"]
+    assert fake_chat.requests[0]["body"]["tools"]

@@ -234,8 +234,8 @@ def test_an_interrupted_run_keeps_what_finished_and_resumes(tmp_path: Path) -> N
     async def run(episodes: int, progress: Any = None) -> Any:
         async with make_local_async_client(server=server) as client:
             return await aevaluate_policy(
-                "scripted", [TALK], episodes=episodes, concurrency=2, out_dir=tmp_path, client=client,
-                progress=progress, fsync=False,
+                "scripted", [TALK], episodes=episodes, concurrency=2, out_dir=tmp_path,
+                client=client, progress=progress, fsync=False,
             )  # fmt: skip
 
     with pytest.raises(KeyboardInterrupt):

@@ -1,4 +1,8 @@
-"""A tiny fake OpenAI chat-completions server on 127.0.0.1 (port 0) for policy tests."""
+"""A tiny fake OpenAI chat-completions server on 127.0.0.1 (port 0) for policy tests.
+
+Tests receive a running one from the ``fake_chat`` fixture (``tests/conftest.py``) and script
+its answers with :meth:`FakeChatServer.reply` / :meth:`FakeChatServer.fail`.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +46,8 @@ def _completion(message: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextmanager
-def fake_chat_server() -> Iterator[FakeChatServer]:
+def serve_fake_chat() -> Iterator[FakeChatServer]:
+    """Serve a fresh :class:`FakeChatServer` on 127.0.0.1 (port 0) until the block ends."""
     fake = FakeChatServer()
 
     class Handler(BaseHTTPRequestHandler):

@@ -1,17 +1,16 @@
-"""Shared helpers for the server protocol tests: a controllable fake simulator, a fake clock
-and a small httpx wrapper over ``LocalTransport``.
+"""A controllable fake simulator behind a real ``LabsServer``.
 
 The fake simulator implements the simulator contract with trivially predictable behaviour so
-the protocol layer can be tested on its own (max turns, persona endings, scoring calls).
+the protocol layer can be tested on its own (max turns, persona endings, scoring calls):
+scenario ``alpha/short`` ends after 2 turns, an agent message containing ``DONE`` (or
+``BROKEN``) ends any episode, and the reward is the number of agent messages / 10.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
+from typing import Any, NamedTuple
 
 from labs_env.models import (
     Catalog,
@@ -21,23 +20,8 @@ from labs_env.models import (
     RewardConfig,
     ToolDefinition,
 )
-from labs_env.server import DEMO_API_KEY, LabsServer, LocalTransport, ServerConfig
+from labs_env.server import LabsServer, ServerConfig
 from labs_env.server.simulation import PersonaReply, ScoreResult
-
-BASE = "http://labs.local"
-
-
-class FakeClock:
-    """A settable clock (Unix seconds), starting mid-minute."""
-
-    def __init__(self, now: float = 1_800_000_030.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,12 +34,12 @@ class FakeSpec:
     tools: list[ToolDefinition] = field(default_factory=list)
 
 
-DECIDE = ToolDefinition(
+VERDICT = ToolDefinition(
     id="verdict", type="decision", name="Verdict", mode="options", options=["yes", "no"]
 )
 SCENARIOS = (
     FakeSpec("alpha", "short", "Short one", "Two turns at most.", 2),
-    FakeSpec("alpha", "long", "Long one", "Asks for more than the cap.", 80, [DECIDE]),
+    FakeSpec("alpha", "long", "Long one", "Asks for more than the cap.", 80, [VERDICT]),
     FakeSpec("beta", "other", "Other", "In another collection.", 5),
 )
 
@@ -144,44 +128,15 @@ class FakeSimulator:
         return result
 
 
-def fake_server(**config: Any) -> tuple[LabsServer, FakeSimulator]:
+class FakeLabs(NamedTuple):
+    """A server over a :class:`FakeSimulator`, and that simulator (to inspect what it saw)."""
+
+    server: LabsServer
+    simulator: FakeSimulator
+
+
+def make_fake_labs(**config: Any) -> FakeLabs:
     """A server over a fresh :class:`FakeSimulator` with ``ServerConfig(**config)``."""
     simulator = FakeSimulator()
-    return LabsServer(ServerConfig(**config), simulator=simulator), simulator  # type: ignore[arg-type]
-
-
-def client(
-    server: LabsServer, api_key: str | None = DEMO_API_KEY, **transport: Any
-) -> httpx.Client:
-    """An ``httpx.Client`` talking to ``server`` in process with ``api_key``."""
-    headers = {} if api_key is None else {"Authorization": f"Bearer {api_key}"}
-    return httpx.Client(
-        transport=LocalTransport(server, **transport), base_url=BASE, headers=headers
-    )
-
-
-def create(
-    http: httpx.Client, collection: str = "alpha", scenario: str = "long", **extra: Any
-) -> dict[str, Any]:
-    """Create an episode; assert 200; return the body."""
-    response = http.post(
-        "/api/v1/episodes", json={"collection_slug": collection, "scenario_slug": scenario, **extra}
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def turn(
-    http: httpx.Client, episode_id: str, messages: list[dict[str, Any]], **extra: Any
-) -> httpx.Response:
-    """Submit a turn body (``id`` filled in)."""
-    return http.post(
-        f"/api/v1/episodes/{episode_id}/turns",
-        json={"id": episode_id, "messages": messages, **extra},
-    )
-
-
-def say(content: str, **extra: Any) -> dict[str, Any]:
-    """An agent (assistant) message."""
-    return {"role": "assistant", "content": content, **extra}
+    server = LabsServer(ServerConfig(**config), simulator=simulator)  # type: ignore[arg-type]
+    return FakeLabs(server, simulator)

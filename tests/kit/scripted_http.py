@@ -1,4 +1,6 @@
-"""In-process fakes for the client tests: a scripted ``httpx.MockTransport`` handler."""
+"""In-process fakes for the client tests: a scripted ``httpx.MockTransport`` handler, canned
+responses, and sync or async clients sending through it (``kind`` is the client tests'
+``"sync"`` / ``"async"`` parameter, see ``tests/client/conftest.py``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Shared helpers for the simulation tests: drive a policy through ``Simulator`` directly,
-and scripted careless agents to compare the baseline against."""
+"""Drive a policy through the ``Simulator`` directly (no server, no client), and scripted
+careless agents to compare the baseline against."""
 
 from __future__ import annotations
 

@@ -1,26 +1,62 @@
-"""Helpers for the vector-env and collection tests: async clients on in-process servers, a
-transport that fails or holds chosen requests, and open-socket accounting."""
+"""In-process transports that forward to a local server while counting, failing or holding
+requests, async clients on them, and open-socket accounting."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from labs_env import AsyncLabsClient
+from labs_env import AsyncLabsClient, LabsClient
 from labs_env.server import DEMO_API_KEY, LabsServer, LocalTransport
-
-BASE = "http://labs.local"
-COLLECTION = "insurance-claims"
-TALK = "delayed-claim-call"  # no tools, 12 turns
-DECIDE = "storm-roof-decision"  # one decision tool, 10 turns
-THEFT = "car-theft-claim"  # two tools, 10 turns
-ASK = "Could you tell me your claim number and what happened?"
+from tests.kit.wire import BASE
 
 Rule = Callable[[httpx.Request], bool]
+
+
+class CountingTransport(httpx.BaseTransport):
+    """Forwards to a local server and records each request's method and path.
+
+    With ``appending_service`` it emulates a service that ignores ``Idempotency-Key`` and
+    takes each turn body's last message as the new one (the API reference's "new messages in
+    this turn" reading): a resent turn is then recorded as a second turn.
+    """
+
+    def __init__(self, server: LabsServer, *, appending_service: bool = False) -> None:
+        self.inner = LocalTransport(server, sleep=False)
+        self.appending_service = appending_service
+        self.requests: list[tuple[str, str]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append((request.method, request.url.path))
+        if self.appending_service and request.url.path.endswith("/turns"):
+            body = json.loads(request.read())
+            body["messages"] = body["messages"][-1:]
+            headers = {
+                k: v
+                for k, v in request.headers.items()
+                if k.lower() not in ("idempotency-key", "content-length")
+            }
+            request = httpx.Request(
+                request.method, request.url, headers=headers, content=json.dumps(body).encode()
+            )
+        return self.inner.handle_request(request)
+
+    def paths(self) -> list[str]:
+        return [path for _, path in self.requests]
+
+
+def counting_client(
+    server: LabsServer | None = None, *, appending_service: bool = False, **kwargs: Any
+) -> tuple[LabsClient, CountingTransport]:
+    """A sync client sending through a :class:`CountingTransport` (default: a fresh server)."""
+    transport = CountingTransport(server or LabsServer(), appending_service=appending_service)
+    client = LabsClient(api_key=DEMO_API_KEY, base_url=BASE, transport=transport, **kwargs)
+    return client, transport
 
 
 class ScriptedTransport(httpx.AsyncBaseTransport):

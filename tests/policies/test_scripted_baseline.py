@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import pytest
-from _simulation_kit import chatty, context, hasty, play, reckless_for, user
 
 from labs_env.errors import LabsValidationError
 from labs_env.policies import ScriptedPolicy, _evidence, load_policy, scripted
 from labs_env.server.simulation import ScenarioSpec, Simulator
+from tests.kit.simulation import chatty, context, hasty, play, reckless_for, user
 
 SIM = Simulator()
 SPECS = SIM.scenarios()

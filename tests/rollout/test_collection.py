@@ -7,7 +7,6 @@ import contextlib
 from typing import Any
 
 import pytest
-from _vector_kit import ASK, COLLECTION, DECIDE, TALK, ScriptedTransport, async_client
 
 from labs_env import APIConnectionError, TrajectoryRecord
 from labs_env.rollout.collection import (
@@ -20,6 +19,8 @@ from labs_env.rollout.collection import (
     episode_specs,
 )
 from labs_env.rollout.policy import EpisodeContext
+from tests.kit.scenarios import ASK, COLLECTION, DECIDE, TALK
+from tests.kit.transports import ScriptedTransport, async_client
 
 
 def ask(history: Any, context: EpisodeContext) -> str:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from _server_kit import FakeClock, client, create, fake_server, say, turn
 
 from labs_env.server import Account, demo_account
+from tests.kit.clock import FakeClock
+from tests.kit.fake_simulator import make_fake_labs
+from tests.kit.wire import create, say, turn, wire_client
 
 EVALUATE = {"collection_slug": "alpha", "scenario_slug": "long", "messages": [say("x")]}
 BATCH = {"items": [{"id": "a", **EVALUATE}]}
@@ -21,8 +23,8 @@ BATCH = {"items": [{"id": "a", **EVALUATE}]}
 )
 def test_access_level_decides_which_scores_appear(level: str, visible: set[str]) -> None:
     account = Account("lab_level", name=level, access_level=level)  # type: ignore[arg-type]
-    server, _ = fake_server(accounts=(account,))
-    with client(server, api_key="lab_level") as http:
+    server, _ = make_fake_labs(accounts=(account,))
+    with wire_client(server, api_key="lab_level") as http:
         episode = create(http, score_turns=True)["episode_id"]
         bodies = [
             turn(http, episode, [say("x")]).json(),
@@ -36,8 +38,8 @@ def test_access_level_decides_which_scores_appear(level: str, visible: set[str])
 
 def test_rate_limit_headers_429_and_window_reset() -> None:
     clock = FakeClock(1_800_000_030.0)  # 30 s into a minute
-    server, _ = fake_server(accounts=(demo_account(rate_limit_per_minute=3),), clock=clock)
-    with client(server) as http:
+    server, _ = make_fake_labs(accounts=(demo_account(rate_limit_per_minute=3),), clock=clock)
+    with wire_client(server) as http:
         remaining = [http.get("/api/v1/catalog").headers["x-ratelimit-remaining"] for _ in range(3)]
         limited = http.get("/api/v1/catalog")
         clock.advance(29)
@@ -59,10 +61,10 @@ def test_rate_limit_headers_429_and_window_reset() -> None:
 
 def test_rate_limit_without_retry_after_and_per_key_windows() -> None:
     other = Account("lab_other", name="other", rate_limit_per_minute=1)
-    server, _ = fake_server(
+    server, _ = make_fake_labs(
         accounts=(demo_account(rate_limit_per_minute=1), other), rate_limit_retry_after=False
     )
-    with client(server) as mine, client(server, api_key="lab_other") as theirs:
+    with wire_client(server) as mine, wire_client(server, api_key="lab_other") as theirs:
         assert mine.get("/api/v1/catalog").status_code == 200
         limited = mine.get("/api/v1/catalog")
         assert theirs.get("/api/v1/catalog").status_code == 200
@@ -72,10 +74,10 @@ def test_rate_limit_without_retry_after_and_per_key_windows() -> None:
 
 
 def test_requests_failing_auth_or_validation_use_no_quota() -> None:
-    server, _ = fake_server(accounts=(demo_account(rate_limit_per_minute=2),))
-    with client(server, api_key="lab_wrong") as stranger:
+    server, _ = make_fake_labs(accounts=(demo_account(rate_limit_per_minute=2),))
+    with wire_client(server, api_key="lab_wrong") as stranger:
         assert stranger.get("/api/v1/catalog").status_code == 401
-    with client(server) as http:
+    with wire_client(server) as http:
         assert http.post("/api/v1/episodes", json={"bad": 1}).status_code == 400
         assert http.get("/api/v1/catalog").headers["x-ratelimit-remaining"] == "1"
 
@@ -88,6 +90,6 @@ def test_account_validation_and_secrecy() -> None:
     with pytest.raises(ValueError, match="api_key"):
         Account("")
     with pytest.raises(ValueError, match="share one API key"):
-        fake_server(accounts=(Account("lab_same"), Account("lab_same")))
+        make_fake_labs(accounts=(Account("lab_same"), Account("lab_same")))
     assert "lab_hidden" not in repr(Account("lab_hidden", name="visible"))
     assert Account("lab_x", collections=["a"]).collections == frozenset({"a"})

@@ -6,10 +6,12 @@ from typing import Any
 
 import httpx
 import pytest
-from _server_kit import FakeClock, client, create, fake_server, say, turn
 
 from labs_env.models import MAX_MESSAGE_CHARS
 from labs_env.server import Account, demo_account
+from tests.kit.clock import FakeClock
+from tests.kit.fake_simulator import FakeLabs, make_fake_labs
+from tests.kit.wire import create, say, turn, wire_client
 
 
 def _error(response: httpx.Response, status: int, message: str) -> None:
@@ -21,12 +23,10 @@ def _persona(content: str, role: str = "user") -> dict[str, Any]:
     return {"role": role, "content": content}
 
 
-def test_turns_are_one_indexed_and_persona_labelled_assistant() -> None:
-    server, _ = fake_server()
-    with client(server) as http:
-        episode = create(http)["episode_id"]
-        first = turn(http, episode, [say("one")]).json()
-        second = turn(http, episode, [say("two")]).json()
+def test_turns_are_one_indexed_and_persona_labelled_assistant(http: httpx.Client) -> None:
+    episode = create(http)["episode_id"]
+    first = turn(http, episode, [say("one")]).json()
+    second = turn(http, episode, [say("two")]).json()
     assert (first["turn"], second["turn"]) == (1, 2)
     assert first["observation"] == {"role": "assistant", "content": "reply 1"}
     assert first["episode_complete"] is False
@@ -35,9 +35,9 @@ def test_turns_are_one_indexed_and_persona_labelled_assistant() -> None:
 
 
 def _play(form: str, persona_role: str = "user", system: bool = False) -> tuple[list[Any], Any]:
-    server, simulator = fake_server()
+    server, simulator = make_fake_labs()
     results = []
-    with client(server) as http:
+    with wire_client(server) as http:
         created = create(http, config={"seed": 1}, score_turns=True)
         episode = created["episode_id"]
         history = [_persona(created["initial_observation"]["content"], persona_role)]
@@ -70,134 +70,116 @@ def test_full_history_and_new_messages_only_are_equivalent(persona_role: str, sy
     assert [r["reward"] for r in full] == [0.1, 0.2, 0.3]
 
 
-def test_a_history_that_departs_from_the_stored_one_is_400() -> None:
-    server, _ = fake_server()
-    with client(server) as http:
-        created = create(http)
-        episode = created["episode_id"]
-        opening = _persona(created["initial_observation"]["content"])
-        turn(http, episode, [opening, say("one")])
-        edited = [opening, say("one, edited"), _persona("reply 1"), say("two")]
-        _error(turn(http, episode, edited), 400, "messages[1] departs")
-        stale = [opening, say("one")]
-        _error(turn(http, episode, stale), 400, "departs")
-        repeated = [opening, say("one"), _persona("reply 1")]
-        _error(turn(http, episode, repeated), 400, "no new message")
-        # The episode was not advanced by the rejected bodies.
-        assert turn(http, episode, [say("two")]).json()["turn"] == 2
+def test_a_history_that_departs_from_the_stored_one_is_400(http: httpx.Client) -> None:
+    created = create(http)
+    episode = created["episode_id"]
+    opening = _persona(created["initial_observation"]["content"])
+    turn(http, episode, [opening, say("one")])
+    edited = [opening, say("one, edited"), _persona("reply 1"), say("two")]
+    _error(turn(http, episode, edited), 400, "messages[1] departs")
+    stale = [opening, say("one")]
+    _error(turn(http, episode, stale), 400, "departs")
+    repeated = [opening, say("one"), _persona("reply 1")]
+    _error(turn(http, episode, repeated), 400, "no new message")
+    # The episode was not advanced by the rejected bodies.
+    assert turn(http, episode, [say("two")]).json()["turn"] == 2
 
 
-def test_max_turns_ends_the_episode_then_turns_are_refused() -> None:
-    server, _ = fake_server()
-    with client(server) as http:
-        episode = create(http, scenario="short")["episode_id"]
-        assert turn(http, episode, [say("a")]).json()["episode_complete"] is False
-        last = turn(http, episode, [say("b")]).json()
-        _error(turn(http, episode, [say("c")]), 400, "Episode already complete")
+def test_max_turns_ends_the_episode_then_turns_are_refused(http: httpx.Client) -> None:
+    episode = create(http, scenario="short")["episode_id"]
+    assert turn(http, episode, [say("a")]).json()["episode_complete"] is False
+    last = turn(http, episode, [say("b")]).json()
+    _error(turn(http, episode, [say("c")]), 400, "Episode already complete")
     assert last["turn"] == 2
     assert last["episode_complete"] is True
     assert last["terminal_reason"] == "max_turns_reached"
 
 
-def test_turns_are_capped_at_fifty_even_when_the_scenario_allows_more() -> None:
-    server, _ = fake_server()
-    with client(server) as http:
-        episode = create(http, scenario="long")["episode_id"]
-        results = [turn(http, episode, [say(f"m{i}")]).json() for i in range(50)]
+def test_turns_are_capped_at_fifty_even_when_the_scenario_allows_more(http: httpx.Client) -> None:
+    episode = create(http, scenario="long")["episode_id"]
+    results = [turn(http, episode, [say(f"m{i}")]).json() for i in range(50)]
     assert [r["episode_complete"] for r in results] == [False] * 49 + [True]
     assert results[-1]["terminal_reason"] == "max_turns_reached"
 
 
 @pytest.mark.parametrize(("text", "reason"), [("DONE, goodbye", "completed"), ("BROKEN", "error")])
-def test_the_persona_ends_the_episode(text: str, reason: str) -> None:
-    server, _ = fake_server()
-    with client(server) as http:
-        episode = create(http)["episode_id"]
-        result = turn(http, episode, [say(text)]).json()
+def test_the_persona_ends_the_episode(text: str, reason: str, http: httpx.Client) -> None:
+    episode = create(http)["episode_id"]
+    result = turn(http, episode, [say(text)]).json()
     assert (result["episode_complete"], result["terminal_reason"]) == (True, reason)
 
 
-def test_message_length_limit() -> None:
-    server, _ = fake_server()
-    with client(server) as http:
-        created = create(http)
-        episode = created["episode_id"]
-        opening = _persona(created["initial_observation"]["content"])
-        ok = turn(http, episode, [opening, say("x" * MAX_MESSAGE_CHARS)])
-        assert ok.status_code == 200
-        too_long = [opening, say("x" * MAX_MESSAGE_CHARS), _persona("reply 1"), say("y" * 10_001)]
-        _error(turn(http, episode, too_long), 400, "messages[3].content")
-        _error(
-            turn(http, episode, [say("ok"), {"role": "robot", "content": "?"}]),
-            400,
-            "messages[1].role",
-        )
+def test_message_length_limit(http: httpx.Client) -> None:
+    created = create(http)
+    episode = created["episode_id"]
+    opening = _persona(created["initial_observation"]["content"])
+    ok = turn(http, episode, [opening, say("x" * MAX_MESSAGE_CHARS)])
+    assert ok.status_code == 200
+    too_long = [opening, say("x" * MAX_MESSAGE_CHARS), _persona("reply 1"), say("y" * 10_001)]
+    _error(turn(http, episode, too_long), 400, "messages[3].content")
+    _error(
+        turn(http, episode, [say("ok"), {"role": "robot", "content": "?"}]),
+        400,
+        "messages[1].role",
+    )
 
 
-def test_turn_envelope_validation() -> None:
-    server, _ = fake_server()
-    with client(server) as http:
-        episode = create(http)["episode_id"]
-        url = f"/api/v1/episodes/{episode}/turns"
-        _error(
-            http.post(url, json={"id": "ep_other", "messages": [say("x")]}), 400, "id: must equal"
-        )
-        _error(http.post(url, json={"messages": [say("x")]}), 400, "id: field required")
-        _error(http.post(url, json={"id": episode, "messages": []}), 400, "messages")
-        _error(
-            http.post(url, json={"id": episode, "messages": [say("x")], "extra": 1}),
-            400,
-            "extra: unknown field",
-        )
-        bad_config = {
-            "id": episode,
-            "messages": [say("x")],
-            "reward_config": {"quality_weights": {"discovry": 1}},
-        }
-        _error(http.post(url, json=bad_config), 400, "reward_config.quality_weights")
-        assert turn(http, episode, [say("x")]).json()["turn"] == 1
+def test_turn_envelope_validation(http: httpx.Client) -> None:
+    episode = create(http)["episode_id"]
+    url = f"/api/v1/episodes/{episode}/turns"
+    _error(http.post(url, json={"id": "ep_other", "messages": [say("x")]}), 400, "id: must equal")
+    _error(http.post(url, json={"messages": [say("x")]}), 400, "id: field required")
+    _error(http.post(url, json={"id": episode, "messages": []}), 400, "messages")
+    _error(
+        http.post(url, json={"id": episode, "messages": [say("x")], "extra": 1}),
+        400,
+        "extra: unknown field",
+    )
+    bad_config = {
+        "id": episode,
+        "messages": [say("x")],
+        "reward_config": {"quality_weights": {"discovry": 1}},
+    }
+    _error(http.post(url, json=bad_config), 400, "reward_config.quality_weights")
+    assert turn(http, episode, [say("x")]).json()["turn"] == 1
 
 
-def test_unknown_episode_is_404() -> None:
-    server, _ = fake_server()
-    with client(server) as http:
-        _error(turn(http, "ep_nope", [say("x")]), 404, "Episode not found")
-        _error(http.post("/api/v1/episodes/ep_nope/terminate"), 404, "Episode not found")
+def test_unknown_episode_is_404(http: httpx.Client) -> None:
+    _error(turn(http, "ep_nope", [say("x")]), 404, "Episode not found")
+    _error(http.post("/api/v1/episodes/ep_nope/terminate"), 404, "Episode not found")
 
 
 def test_episodes_belong_to_the_key_that_created_them() -> None:
     other = Account("lab_other", name="other")
-    server, _ = fake_server(accounts=(demo_account(), other))
-    with client(server) as http:
+    server, _ = make_fake_labs(accounts=(demo_account(), other))
+    with wire_client(server) as http:
         episode = create(http)["episode_id"]
-    with client(server, api_key="lab_other") as http:
+    with wire_client(server, api_key="lab_other") as http:
         _error(turn(http, episode, [say("x")]), 404, "Episode not found")
 
 
-def test_score_turns_false_gives_zero_reward_and_skips_scoring() -> None:
-    server, simulator = fake_server()
-    with client(server) as http:
-        episode = create(http)["episode_id"]
-        result = turn(http, episode, [say("x")]).json()
+def test_score_turns_false_gives_zero_reward_and_skips_scoring(
+    fake_labs: FakeLabs, http: httpx.Client
+) -> None:
+    episode = create(http)["episode_id"]
+    result = turn(http, episode, [say("x")]).json()
     assert result["reward"] == 0.0
     assert "scores" not in result and "score_breakdown" not in result
-    assert simulator.score_calls == []
+    assert fake_labs.simulator.score_calls == []
 
 
-def test_scored_turns_see_the_persona_reply_too() -> None:
-    server, simulator = fake_server()
-    with client(server) as http:
-        episode = create(http, score_turns=True)["episode_id"]
-        result = turn(http, episode, [say("x")]).json()
-    conversation = simulator.score_calls[0][0]
+def test_scored_turns_see_the_persona_reply_too(fake_labs: FakeLabs, http: httpx.Client) -> None:
+    episode = create(http, score_turns=True)["episode_id"]
+    result = turn(http, episode, [say("x")]).json()
+    conversation = fake_labs.simulator.score_calls[0][0]
     assert [m.content for m in conversation][-2:] == ["x", "reply 1"]
     assert result["scores"]["D1_Fake"] == 0.1
 
 
 def test_episodes_expire_after_24_hours_of_inactivity() -> None:
     clock = FakeClock()
-    server, _ = fake_server(clock=clock)
-    with client(server) as http:
+    server, _ = make_fake_labs(clock=clock)
+    with wire_client(server) as http:
         episode = create(http)["episode_id"]
         clock.advance(23 * 3600)
         assert turn(http, episode, [say("still here")]).status_code == 200
@@ -209,83 +191,81 @@ def test_episodes_expire_after_24_hours_of_inactivity() -> None:
 
 
 def test_memory_is_bounded_by_max_episodes() -> None:
-    server, _ = fake_server(max_episodes=3)
-    with client(server) as http:
+    server, _ = make_fake_labs(max_episodes=3)
+    with wire_client(server) as http:
         ids = [create(http)["episode_id"] for _ in range(5)]
         _error(turn(http, ids[0], [say("x")]), 404, "Episode not found")
         assert turn(http, ids[-1], [say("x")]).status_code == 200
     assert len(server.episodes) == 3
 
 
-def test_terminate() -> None:
-    server, _ = fake_server()
-    with client(server) as http:
-        episode = create(http)["episode_id"]
-        turn(http, episode, [say("x")])
-        ended = http.post(f"/api/v1/episodes/{episode}/terminate")
-        assert ended.status_code == 200
-        body = ended.json()
-        assert body["episode_id"] == episode
-        assert (body["episode_complete"], body["terminal_reason"]) == (True, "client_terminated")
-        _error(turn(http, episode, [say("y")]), 400, "Episode already complete")
-        # Terminating an ended episode is not an error; it reports how the episode ended.
-        done = create(http, scenario="short")["episode_id"]
-        turn(http, done, [say("DONE")])
-        again = http.post(f"/api/v1/episodes/{done}/terminate", json={"id": done})
-        assert again.json()["terminal_reason"] == "completed"
-        wrong = http.post(f"/api/v1/episodes/{done}/terminate", json={"id": "ep_other"})
-        _error(wrong, 400, "id: must equal")
+def test_terminate(http: httpx.Client) -> None:
+    episode = create(http)["episode_id"]
+    turn(http, episode, [say("x")])
+    ended = http.post(f"/api/v1/episodes/{episode}/terminate")
+    assert ended.status_code == 200
+    body = ended.json()
+    assert body["episode_id"] == episode
+    assert (body["episode_complete"], body["terminal_reason"]) == (True, "client_terminated")
+    _error(turn(http, episode, [say("y")]), 400, "Episode already complete")
+    # Terminating an ended episode is not an error; it reports how the episode ended.
+    done = create(http, scenario="short")["episode_id"]
+    turn(http, done, [say("DONE")])
+    again = http.post(f"/api/v1/episodes/{done}/terminate", json={"id": done})
+    assert again.json()["terminal_reason"] == "completed"
+    wrong = http.post(f"/api/v1/episodes/{done}/terminate", json={"id": "ep_other"})
+    _error(wrong, 400, "id: must equal")
 
 
-def test_idempotent_replay_does_not_advance_the_episode() -> None:
-    server, simulator = fake_server()
-    with client(server) as http:
-        episode = create(http, score_turns=True)["episode_id"]
-        key = {"Idempotency-Key": "turn-1"}
-        first = http.post(
-            f"/api/v1/episodes/{episode}/turns",
-            json={"id": episode, "messages": [say("x")]},
-            headers=key,
-        )
-        replay = http.post(
-            f"/api/v1/episodes/{episode}/turns",
-            json={"id": episode, "messages": [say("x")]},
-            headers=key,
-        )
-        assert replay.status_code == 200
-        assert replay.content == first.content
-        assert replay.headers["x-request-id"] == first.headers["x-request-id"]
-        assert replay.headers["idempotent-replayed"] == "true"
-        assert "idempotent-replayed" not in first.headers
-        assert len(simulator.sessions[0].seen) == 1  # the persona replied once
-        assert turn(http, episode, [say("y")]).json()["turn"] == 2
-        different = http.post(
-            f"/api/v1/episodes/{episode}/turns",
-            json={"id": episode, "messages": [say("z")]},
-            headers=key,
-        )
-        _error(different, 400, "Idempotency-Key")
-        # An error answer is replayed too (a retried request never gets a second effect).
-        missing = {"Idempotency-Key": "missing-episode"}
-        gone = http.post(
-            "/api/v1/episodes/ep_gone/turns",
-            json={"id": "ep_gone", "messages": [say("x")]},
-            headers=missing,
-        )
-        again = http.post(
-            "/api/v1/episodes/ep_gone/turns",
-            json={"id": "ep_gone", "messages": [say("x")]},
-            headers=missing,
-        )
-        assert gone.status_code == again.status_code == 404
-        assert again.headers["idempotent-replayed"] == "true"
+def test_idempotent_replay_does_not_advance_the_episode(
+    fake_labs: FakeLabs, http: httpx.Client
+) -> None:
+    episode = create(http, score_turns=True)["episode_id"]
+    key = {"Idempotency-Key": "turn-1"}
+    first = http.post(
+        f"/api/v1/episodes/{episode}/turns",
+        json={"id": episode, "messages": [say("x")]},
+        headers=key,
+    )
+    replay = http.post(
+        f"/api/v1/episodes/{episode}/turns",
+        json={"id": episode, "messages": [say("x")]},
+        headers=key,
+    )
+    assert replay.status_code == 200
+    assert replay.content == first.content
+    assert replay.headers["x-request-id"] == first.headers["x-request-id"]
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert len(fake_labs.simulator.sessions[0].seen) == 1  # the persona replied once
+    assert turn(http, episode, [say("y")]).json()["turn"] == 2
+    different = http.post(
+        f"/api/v1/episodes/{episode}/turns",
+        json={"id": episode, "messages": [say("z")]},
+        headers=key,
+    )
+    _error(different, 400, "Idempotency-Key")
+    # An error answer is replayed too (a retried request never gets a second effect).
+    missing = {"Idempotency-Key": "missing-episode"}
+    gone = http.post(
+        "/api/v1/episodes/ep_gone/turns",
+        json={"id": "ep_gone", "messages": [say("x")]},
+        headers=missing,
+    )
+    again = http.post(
+        "/api/v1/episodes/ep_gone/turns",
+        json={"id": "ep_gone", "messages": [say("x")]},
+        headers=missing,
+    )
+    assert gone.status_code == again.status_code == 404
+    assert again.headers["idempotent-replayed"] == "true"
 
 
 def test_idempotency_keys_are_scoped_per_api_key_and_bounded() -> None:
     other = Account("lab_other", name="other")
-    server, _ = fake_server(accounts=(demo_account(), other), idempotency_max_entries=2)
+    server, _ = make_fake_labs(accounts=(demo_account(), other), idempotency_max_entries=2)
     body = {"collection_slug": "alpha", "scenario_slug": "long"}
-    with client(server) as mine, client(server, api_key="lab_other") as theirs:
+    with wire_client(server) as mine, wire_client(server, api_key="lab_other") as theirs:
         created = mine.post("/api/v1/episodes", json=body, headers={"Idempotency-Key": "k"})
         other_key = theirs.post("/api/v1/episodes", json=body, headers={"Idempotency-Key": "k"})
         assert other_key.json()["episode_id"] != created.json()["episode_id"]
@@ -296,15 +276,15 @@ def test_idempotency_keys_are_scoped_per_api_key_and_bounded() -> None:
         assert fresh.json()["episode_id"] != created.json()["episode_id"]
 
 
-def test_idempotent_replay_of_the_final_turn_is_not_episode_already_complete() -> None:
-    server, _ = fake_server()
-    with client(server) as http:
-        episode = create(http, scenario="short")["episode_id"]
-        turn(http, episode, [say("a")])
-        key = {"Idempotency-Key": "last"}
-        body = {"id": episode, "messages": [say("b")]}
-        url = f"/api/v1/episodes/{episode}/turns"
-        first = http.post(url, json=body, headers=key)
-        replay = http.post(url, json=body, headers=key)
+def test_idempotent_replay_of_the_final_turn_is_not_episode_already_complete(
+    http: httpx.Client,
+) -> None:
+    episode = create(http, scenario="short")["episode_id"]
+    turn(http, episode, [say("a")])
+    key = {"Idempotency-Key": "last"}
+    body = {"id": episode, "messages": [say("b")]}
+    url = f"/api/v1/episodes/{episode}/turns"
+    first = http.post(url, json=body, headers=key)
+    replay = http.post(url, json=body, headers=key)
     assert first.json()["terminal_reason"] == "max_turns_reached"
     assert replay.status_code == 200 and replay.content == first.content

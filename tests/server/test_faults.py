@@ -7,17 +7,18 @@ from typing import Any
 
 import httpx
 import pytest
-from _server_kit import BASE, client, create, fake_server, say, turn
 
 from labs_env.cli import main as cli_main
 from labs_env.server import DEMO_API_KEY, FaultConfig, LocalTransport, run_in_thread
 from labs_env.server import transport as transport_module
+from tests.kit.fake_simulator import FakeLabs, make_fake_labs
+from tests.kit.wire import BASE, create, say, turn, wire_client
 
 AUTH = {"Authorization": f"Bearer {DEMO_API_KEY}"}
 
 
 def _faulty(**faults: Any) -> Any:
-    return fake_server(faults=FaultConfig(**faults))
+    return make_fake_labs(faults=FaultConfig(**faults))
 
 
 @pytest.mark.parametrize(
@@ -44,7 +45,7 @@ def test_injected_error_statuses(
     faults: dict[str, Any], status: int, message: str, retry_after: str | None
 ) -> None:
     server, simulator = _faulty(**faults)
-    with client(server) as http:
+    with wire_client(server) as http:
         response = http.post(
             "/api/v1/episodes", json={"collection_slug": "alpha", "scenario_slug": "long"}
         )
@@ -57,14 +58,14 @@ def test_injected_error_statuses(
 
 def test_dropped_connection_raises_like_a_socket_and_commits_nothing() -> None:
     server, _ = _faulty(drop_rate=1.0)
-    with client(server) as http, pytest.raises(httpx.RemoteProtocolError):
+    with wire_client(server) as http, pytest.raises(httpx.RemoteProtocolError):
         http.post("/api/v1/episodes", json={"collection_slug": "alpha", "scenario_slug": "long"})
     assert len(server.episodes) == 0
 
 
 def test_lost_response_commits_the_turn() -> None:
     server, simulator = _faulty(lost_response_rate=1.0, endpoints=frozenset({"submit_turn"}))
-    with client(server) as http:
+    with wire_client(server) as http:
         episode = create(http)["episode_id"]  # create is not affected
         with pytest.raises(httpx.RemoteProtocolError):
             turn(http, episode, [say("x")])
@@ -76,7 +77,7 @@ def test_retrying_lost_responses_with_an_idempotency_key_never_forks_the_episode
         lost_response_rate=0.4, drop_rate=0.2, endpoints=frozenset({"submit_turn"}), seed=11
     )
     failures = 0
-    with client(server) as http:
+    with wire_client(server) as http:
         created = create(http)
         episode = created["episode_id"]
         history = [{"role": "user", "content": created["initial_observation"]["content"]}]
@@ -103,7 +104,7 @@ def test_faults_are_deterministic_for_a_seed_and_respect_the_rate() -> None:
     def outcomes(seed: int) -> list[int | str]:
         server, _ = _faulty(server_error_rate=0.3, drop_rate=0.2, seed=seed)
         seen: list[int | str] = []
-        with client(server) as http:
+        with wire_client(server) as http:
             for _ in range(200):
                 try:
                     seen.append(http.get("/api/v1/catalog").status_code)
@@ -132,9 +133,9 @@ def test_latency_is_fixed_or_random_and_applied_by_the_transport(
 
     slept: list[float] = []
     monkeypatch.setattr(transport_module.time, "sleep", slept.append)
-    with client(fixed) as http:
+    with wire_client(fixed) as http:
         assert http.get("/api/v1/catalog").status_code == 200
-    with client(fixed, sleep=False) as http:
+    with wire_client(fixed, sleep=False) as http:
         assert http.get("/api/v1/catalog").status_code == 200
     assert slept == [0.05]
 
@@ -153,12 +154,11 @@ def test_latency_is_fixed_or_random_and_applied_by_the_transport(
     assert slept == [0.05, 0.05]
 
 
-def test_async_transport_serves_a_whole_episode_and_raises_on_drops() -> None:
-    server, _ = fake_server()
+def test_async_transport_serves_a_whole_episode_and_raises_on_drops(fake_labs: FakeLabs) -> None:
     lossy, _ = _faulty(drop_rate=1.0)
 
     async def run() -> list[Any]:
-        transport = LocalTransport(server)
+        transport = LocalTransport(fake_labs.server)
         async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=AUTH) as http:
             created = (
                 await http.post(

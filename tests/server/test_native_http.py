@@ -15,10 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
-from _server_kit import create, fake_server, say, turn
 
 from labs_env.server import DEMO_API_KEY, FaultConfig, LabsServer, run_in_thread
 from labs_env.server import http_server as http_server_module
+from tests.kit.fake_simulator import FakeLabs, make_fake_labs
+from tests.kit.wire import create, say, turn
 
 AUTH = {"Authorization": f"Bearer {DEMO_API_KEY}"}
 CREATE = json.dumps({"collection_slug": "alpha", "scenario_slug": "long"}).encode()
@@ -67,10 +68,9 @@ class _Reader:
 
 
 @pytest.fixture
-def served() -> Iterator[tuple[LabsServer, str]]:
-    server, _ = fake_server()
-    with run_in_thread(server, http="native") as url:
-        yield server, url
+def served(fake_labs: FakeLabs) -> Iterator[tuple[LabsServer, str]]:
+    with run_in_thread(fake_labs.server, http="native") as url:
+        yield fake_labs.server, url
 
 
 def _connect(url: str) -> tuple[socket.socket, _Reader]:
@@ -160,9 +160,8 @@ def test_connection_close_is_honoured(served: tuple[LabsServer, str]) -> None:
         assert reader.closed()
 
 
-def test_idle_keep_alive_connections_expire() -> None:
-    server, _ = fake_server()
-    with run_in_thread(server, http="native", keep_alive_s=0.05) as url:
+def test_idle_keep_alive_connections_expire(fake_labs: FakeLabs) -> None:
+    with run_in_thread(fake_labs.server, http="native", keep_alive_s=0.05) as url:
         sock, reader = _connect(url)
         with sock:
             sock.sendall(_request("GET", "/health"))
@@ -179,7 +178,7 @@ def test_shutdown_finishes_the_request_in_progress(monkeypatch: pytest.MonkeyPat
         await real_sleep(seconds)
 
     monkeypatch.setattr(http_server_module, "_sleep", delay)
-    server, _ = fake_server(faults=FaultConfig(latency_ms=50))
+    server, _ = make_fake_labs(faults=FaultConfig(latency_ms=50))
     with run_in_thread(server, http="native") as url:
         sock, reader = _connect(url)
         sock.sendall(_request("GET", "/api/v1/catalog"))
@@ -198,7 +197,7 @@ def test_injected_latency_keeps_pipelined_answers_in_order(
         delays.append(seconds)
 
     monkeypatch.setattr(http_server_module, "_sleep", record)
-    server, _ = fake_server(faults=FaultConfig(latency_ms=30))
+    server, _ = make_fake_labs(faults=FaultConfig(latency_ms=30))
     with run_in_thread(server, http="native") as url:
         sock, reader = _connect(url)
         with sock:
@@ -214,7 +213,7 @@ def test_injected_latency_keeps_pipelined_answers_in_order(
 
 @pytest.mark.parametrize("http", ["native", "uvicorn"])
 def test_dropped_connection_and_lost_response_faults(http: str) -> None:
-    server, _ = fake_server(
+    server, _ = make_fake_labs(
         faults=FaultConfig(lost_response_rate=1.0, endpoints=frozenset({"submit_turn"}))
     )
     with run_in_thread(server, http=http) as url, httpx.Client(base_url=url, headers=AUTH) as h:
@@ -225,7 +224,7 @@ def test_dropped_connection_and_lost_response_faults(http: str) -> None:
         account = server.accounts.authenticate(AUTH["Authorization"])
         assert server.episodes.get(created["episode_id"], account).turn == 1
 
-    dropping, _ = fake_server(faults=FaultConfig(drop_rate=1.0))
+    dropping, _ = make_fake_labs(faults=FaultConfig(drop_rate=1.0))
     with (
         run_in_thread(dropping, http=http) as url,
         httpx.Client(base_url=url) as h,

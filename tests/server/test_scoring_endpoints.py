@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import httpx
 import pytest
-from _server_kit import FakeClock, client, create, fake_server, say, turn
 
 from labs_env.models import Message, RewardConfig
 from labs_env.server import LabsServer
 from labs_env.server.simulation import ScenarioSpec, ScoreResult, Simulator
+from tests.kit.clock import FakeClock
+from tests.kit.fake_simulator import make_fake_labs
+from tests.kit.wire import create, say, turn, wire_client
 
 
 class SpySimulator(Simulator):
@@ -43,7 +46,7 @@ def real() -> tuple[LabsServer, SpySimulator, str, str, list[dict[str, Any]]]:
     """A server on the real (spied) simulator and a played conversation on its first scenario."""
     simulator = SpySimulator()
     server = LabsServer(simulator=simulator)
-    with client(server) as http:
+    with wire_client(server) as http:
         collection = http.get("/api/v1/catalog").json()["collections"][0]
         scenario = collection["scenarios"][0]["slug"]
         created = create(http, collection["slug"], scenario, config={"seed": 5})
@@ -64,7 +67,7 @@ def _evaluate(real: Any, reward_config: dict[str, Any] | None) -> dict[str, Any]
     }
     if reward_config is not None:
         body["reward_config"] = reward_config
-    with client(server) as http:
+    with wire_client(server) as http:
         response = http.post("/api/v1/evaluate", json=body)
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
@@ -113,7 +116,7 @@ def test_no_reward_config_runs_default_scoring_with_the_gate(real: Any) -> None:
 
 def test_turn_reward_config_reaches_the_scorers(real: Any) -> None:
     server, simulator, collection, scenario, _ = real
-    with client(server) as http:
+    with wire_client(server) as http:
         episode = create(http, collection, scenario, score_turns=True)["episode_id"]
         config = {"quality_weights": {"rubrics": 2.0}, "skip_safety_gate": True}
         result = turn(http, episode, [say(CONVERSATION_TEXT[0])], reward_config=config).json()
@@ -135,14 +138,14 @@ def test_evaluate_metadata_and_version(real: Any) -> None:
 
 def test_normalized_z_scores_per_window() -> None:
     clock = FakeClock()
-    server, _ = fake_server(clock=clock)
+    server, _ = make_fake_labs(clock=clock)
 
     def evaluate(n_agent: int, **extra: Any) -> Any:
         messages = [say(f"m{i}") for i in range(n_agent)]
         body = {"collection_slug": "alpha", "scenario_slug": "long", "messages": messages, **extra}
         return http.post("/api/v1/evaluate", json=body)
 
-    with client(server) as http:
+    with wire_client(server) as http:
         evaluate(1, normalization_key="run-1")  # reward 0.1
         clock.advance(3 * 86_400)
         evaluate(3, normalization_key="run-1")  # reward 0.3
@@ -161,8 +164,7 @@ def test_normalized_z_scores_per_window() -> None:
     assert "normalization_key" in windows_without_key.json()["message"]
 
 
-def test_batch_items_fail_alone_and_keep_their_order() -> None:
-    server, _ = fake_server()
+def test_batch_items_fail_alone_and_keep_their_order(http: httpx.Client) -> None:
     good = {"collection_slug": "alpha", "scenario_slug": "long", "messages": [say("x"), say("y")]}
     items = [
         {"id": "first", **good},
@@ -171,8 +173,7 @@ def test_batch_items_fail_alone_and_keep_their_order() -> None:
         {"id": "typo", **good, "mesages": []},
         {"id": "last", **good, "messages": [say("x")]},
     ]
-    with client(server) as http:
-        response = http.post("/api/v1/batch/evaluate", json={"items": items})
+    response = http.post("/api/v1/batch/evaluate", json={"items": items})
     body = response.json()
     assert response.status_code == 200
     assert [r["id"] for r in body["results"]] == ["first", "missing", "too-long", "typo", "last"]
@@ -194,12 +195,12 @@ def test_batch_items_fail_alone_and_keep_their_order() -> None:
 def test_batch_subscription_errors_are_per_item() -> None:
     from labs_env.server import Account
 
-    server, _ = fake_server(accounts=(Account("lab_b", collections=frozenset({"beta"})),))
+    server, _ = make_fake_labs(accounts=(Account("lab_b", collections=frozenset({"beta"})),))
     items = [
         {"id": "a", "collection_slug": "alpha", "scenario_slug": "long", "messages": [say("x")]},
         {"id": "b", "collection_slug": "beta", "scenario_slug": "other", "messages": [say("x")]},
     ]
-    with client(server, api_key="lab_b") as http:
+    with wire_client(server, api_key="lab_b") as http:
         results = http.post("/api/v1/batch/evaluate", json={"items": items}).json()["results"]
     assert results[0] == {
         "id": "a",
@@ -218,16 +219,15 @@ def test_batch_subscription_errors_are_per_item() -> None:
         ({"items": [{"id": "a"}], "extra": True}, "extra: unknown field"),
     ],
 )
-def test_batch_envelope_errors_fail_the_request(body: dict[str, Any], problem: str) -> None:
-    server, _ = fake_server()
-    with client(server) as http:
-        response = http.post("/api/v1/batch/evaluate", json=body)
+def test_batch_envelope_errors_fail_the_request(
+    body: dict[str, Any], problem: str, http: httpx.Client
+) -> None:
+    response = http.post("/api/v1/batch/evaluate", json=body)
     assert response.status_code == 400
     assert problem in response.json()["message"]
 
 
-def test_batch_of_one_hundred_items() -> None:
-    server, _ = fake_server()
+def test_batch_of_one_hundred_items(http: httpx.Client) -> None:
     items = [
         {
             "id": f"i{i}",
@@ -237,14 +237,12 @@ def test_batch_of_one_hundred_items() -> None:
         }
         for i in range(100)
     ]
-    with client(server) as http:
-        results = http.post("/api/v1/batch/evaluate", json={"items": items}).json()["results"]
+    results = http.post("/api/v1/batch/evaluate", json={"items": items}).json()["results"]
     assert [r["id"] for r in results] == [f"i{i}" for i in range(100)]
     assert [r["reward"] for r in results] == [pytest.approx((i % 10 + 1) / 10) for i in range(100)]
 
 
-def test_compare_winner_tie_and_margin() -> None:
-    server, _ = fake_server()
+def test_compare_winner_tie_and_margin(http: httpx.Client) -> None:
 
     def compare(a: int, b: int) -> dict[str, Any]:
         body = {
@@ -253,8 +251,7 @@ def test_compare_winner_tie_and_margin() -> None:
             "response_a": {"messages": [say("a")] * a},
             "response_b": {"messages": [say("b")] * b},
         }
-        with client(server) as http:
-            response = http.post("/api/v1/compare", json=body)
+        response = http.post("/api/v1/compare", json=body)
         assert response.status_code == 200, response.text
         result: dict[str, Any] = response.json()
         return result
@@ -265,8 +262,5 @@ def test_compare_winner_tie_and_margin() -> None:
     assert better_b["winner"] == "b"
     assert (tie["winner"], tie["margin"]) == ("tie", 0.0)
     assert tie["scoring_version"] == "fake-1.0"
-    with client(server) as http:
-        bad = http.post(
-            "/api/v1/compare", json={"collection_slug": "alpha", "scenario_slug": "long"}
-        )
+    bad = http.post("/api/v1/compare", json={"collection_slug": "alpha", "scenario_slug": "long"})
     assert bad.status_code == 400 and "response_a: field required" in bad.json()["message"]

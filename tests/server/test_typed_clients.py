@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from _server_kit import BASE, fake_server
 
 from labs_env import AsyncLabsClient, LabsClient, Message
 from labs_env.errors import EpisodeCompleteError, EpisodeNotFoundError, RateLimitError
 from labs_env.server import DEMO_API_KEY, FaultConfig, LocalTransport, demo_account
 from labs_env.testing import instant_retries
+from tests.kit.fake_simulator import FakeLabs, make_fake_labs
+from tests.kit.wire import BASE
 
 
-def test_sync_client_plays_an_episode_and_maps_errors() -> None:
-    server, _ = fake_server()
-    with LabsClient(api_key=DEMO_API_KEY, base_url=BASE, transport=LocalTransport(server)) as labs:
+def test_sync_client_plays_an_episode_and_maps_errors(fake_labs: FakeLabs) -> None:
+    transport = LocalTransport(fake_labs.server)
+    with LabsClient(api_key=DEMO_API_KEY, base_url=BASE, transport=transport) as labs:
         assert [c.slug for c in labs.catalog().collections] == ["alpha", "beta"]
         created = labs.create_episode("alpha", "short", score_turns=True, config={"seed": 2})
         history = [Message(role="user", content=created.initial_observation.content)]
@@ -38,7 +39,7 @@ def test_sync_client_plays_an_episode_and_maps_errors() -> None:
 
 def test_async_client_over_a_lossy_server_records_each_turn_once() -> None:
     faults = FaultConfig(lost_response_rate=0.5, endpoints=frozenset({"submit_turn"}), seed=4)
-    server, simulator = fake_server(faults=faults)
+    server, simulator = make_fake_labs(faults=faults)
 
     async def play() -> list[int]:
         transport = LocalTransport(server)
@@ -64,7 +65,7 @@ def test_async_client_over_a_lossy_server_records_each_turn_once() -> None:
 
 
 def test_client_sees_the_server_rate_limit() -> None:
-    server, _ = fake_server(accounts=(demo_account(rate_limit_per_minute=1),))
+    server, _ = make_fake_labs(accounts=(demo_account(rate_limit_per_minute=1),))
     with (
         instant_retries(),
         LabsClient(

@@ -6,17 +6,19 @@ from typing import Any
 
 import gymnasium as gym
 import pytest
-from _env_helpers import COLLECTION, DECIDE, DECISION, TALK, counting_client, local_client
 
 from labs_env import (
     DOCUMENTED_CURRICULUM,
     CurriculumPhase,
     CurriculumWrapper,
+    LabsClient,
     LabsEnv,
     LabsValidationError,
     ScoreRewardWrapper,
     SparseFinalScoring,
 )
+from tests.kit.scenarios import COLLECTION, DECIDE, DECISION, TALK
+from tests.kit.transports import counting_client
 
 QUESTION = "I'm sorry to hear that. What is your claim number, and when did it happen?"
 
@@ -36,9 +38,11 @@ def play(env: gym.Env[Any, Any], actions: list[Any], seed: int | None = None) ->
 # ---------------------------------------------------------------- curriculum
 
 
-def test_documented_curriculum_is_one_line_and_switches_by_episode_count() -> None:
+def test_documented_curriculum_is_one_line_and_switches_by_episode_count(
+    local_client: LabsClient,
+) -> None:
     env = CurriculumWrapper.documented(
-        LabsEnv(COLLECTION, DECIDE, client=local_client()), episodes=(2, 1)
+        LabsEnv(COLLECTION, DECIDE, client=local_client), episodes=(2, 1)
     )
     seen = []
     for episode in range(5):
@@ -59,8 +63,10 @@ def test_documented_curriculum_is_one_line_and_switches_by_episode_count() -> No
     ]
 
 
-def test_curriculum_config_is_sent_with_every_turn_and_phase_in_info() -> None:
-    env = CurriculumWrapper.documented(LabsEnv(COLLECTION, TALK, client=local_client()))
+def test_curriculum_config_is_sent_with_every_turn_and_phase_in_info(
+    local_client: LabsClient,
+) -> None:
+    env = CurriculumWrapper.documented(LabsEnv(COLLECTION, TALK, client=local_client))
     _, info = env.reset(seed=0)
     assert (info["curriculum_phase"], info["reward_config"]["quality_weights"]) == (
         0,
@@ -73,12 +79,12 @@ def test_curriculum_config_is_sent_with_every_turn_and_phase_in_info() -> None:
     env.close()
 
 
-def test_adaptive_curriculum_advances_on_the_rolling_mean() -> None:
+def test_adaptive_curriculum_advances_on_the_rolling_mean(local_client: LabsClient) -> None:
     phases = [
         CurriculumPhase.make("easy", {"quality_weights": {"discovery": 1.0}}, advance_at=0.5),
         CurriculumPhase.make("hard", None),
     ]
-    env = CurriculumWrapper(LabsEnv(COLLECTION, DECIDE, client=local_client()), phases, window=2)
+    env = CurriculumWrapper(LabsEnv(COLLECTION, DECIDE, client=local_client), phases, window=2)
     bad = {"content": "x", "tool_calls": [{"name": "claim_status", "input": {"value": "nope"}}]}
     for _ in range(3):  # low rewards: stays in phase 0
         play(env, [bad])
@@ -98,9 +104,9 @@ def test_adaptive_curriculum_advances_on_the_rolling_mean() -> None:
     assert phase_names[0] == "easy" and phase_names[-1] == "hard"
 
 
-def test_gate_check_episodes_turn_the_safety_gate_on() -> None:
+def test_gate_check_episodes_turn_the_safety_gate_on(local_client: LabsClient) -> None:
     env = CurriculumWrapper.documented(
-        LabsEnv(COLLECTION, DECIDE, client=local_client()), episodes=(10, 10), gate_check_every=2
+        LabsEnv(COLLECTION, DECIDE, client=local_client), episodes=(10, 10), gate_check_every=2
     )
     gates = []
     for _ in range(4):
@@ -111,8 +117,8 @@ def test_gate_check_episodes_turn_the_safety_gate_on() -> None:
     assert gates == [(False, True), (True, False), (False, True), (True, False)]
 
 
-def test_curriculum_validation() -> None:
-    env = LabsEnv(COLLECTION, DECIDE, client=local_client())
+def test_curriculum_validation(local_client: LabsClient) -> None:
+    env = LabsEnv(COLLECTION, DECIDE, client=local_client)
     with pytest.raises(LabsValidationError, match="no way to end"):
         CurriculumWrapper(env, [CurriculumPhase("a"), CurriculumPhase("b")])
     with pytest.raises(LabsValidationError):
@@ -125,9 +131,9 @@ def test_curriculum_validation() -> None:
 # ---------------------------------------------------------------- score reward
 
 
-def test_score_reward_from_weights_keeps_the_labs_reward_in_info() -> None:
+def test_score_reward_from_weights_keeps_the_labs_reward_in_info(local_client: LabsClient) -> None:
     weights = {"D1_InformationGathering": 3.0, "rubrics.score": 1.0}
-    env = ScoreRewardWrapper(LabsEnv(COLLECTION, TALK, client=local_client()), weights)
+    env = ScoreRewardWrapper(LabsEnv(COLLECTION, TALK, client=local_client), weights)
     env.reset(seed=0)
     _, reward, _, _, info = env.step(QUESTION)
     scores = info["scores"]
@@ -137,9 +143,9 @@ def test_score_reward_from_weights_keeps_the_labs_reward_in_info() -> None:
     env.close()
 
 
-def test_score_reward_from_a_function_and_missing_dimensions() -> None:
+def test_score_reward_from_a_function_and_missing_dimensions(local_client: LabsClient) -> None:
     env = ScoreRewardWrapper(
-        LabsEnv(COLLECTION, TALK, client=local_client()),
+        LabsEnv(COLLECTION, TALK, client=local_client),
         fn=lambda scores, info: min(scores.values()),
     )
     env.reset(seed=0)
@@ -147,26 +153,26 @@ def test_score_reward_from_a_function_and_missing_dimensions() -> None:
     assert reward == min(info["scores"].values())
     env.close()
 
-    typo = ScoreRewardWrapper(LabsEnv(COLLECTION, TALK, client=local_client()), {"D1": 1.0})
+    typo = ScoreRewardWrapper(LabsEnv(COLLECTION, TALK, client=local_client), {"D1": 1.0})
     typo.reset(seed=0)
     with pytest.raises(LabsValidationError, match="available: \\['D1_Information"):
         typo.step(QUESTION)
     typo.close()
 
     zero = ScoreRewardWrapper(
-        LabsEnv(COLLECTION, TALK, client=local_client()), {"D1": 1.0}, missing="zero"
+        LabsEnv(COLLECTION, TALK, client=local_client), {"D1": 1.0}, missing="zero"
     )
     zero.reset(seed=0)
     assert zero.step(QUESTION)[1] == 0.0
     zero.close()
     with pytest.raises(LabsValidationError):
-        ScoreRewardWrapper(LabsEnv(COLLECTION, TALK, client=local_client()), {"D1": -1.0})
+        ScoreRewardWrapper(LabsEnv(COLLECTION, TALK, client=local_client), {"D1": -1.0})
 
 
 # ---------------------------------------------------------------- sparse scoring
 
 
-def test_sparse_final_scoring_rewards_only_the_last_step() -> None:
+def test_sparse_final_scoring_rewards_only_the_last_step(local_client: LabsClient) -> None:
     client, transport = counting_client()
     env = SparseFinalScoring(LabsEnv(COLLECTION, DECIDE, client=client))
     steps = play(env, [QUESTION, QUESTION, DECISION], seed=0)
@@ -180,7 +186,7 @@ def test_sparse_final_scoring_rewards_only_the_last_step() -> None:
     env.close()
 
     # The evaluation equals scoring the same conversation directly.
-    direct = local_client().evaluate(COLLECTION, DECIDE, list(steps[-1][0]))
+    direct = local_client.evaluate(COLLECTION, DECIDE, list(steps[-1][0]))
     assert rewards[-1] == pytest.approx(direct.reward)
 
 
@@ -208,9 +214,9 @@ def test_sparse_scoring_needs_a_labs_env() -> None:
         SparseFinalScoring(gym.make("CartPole-v1"))
 
 
-def test_wrappers_compose() -> None:
+def test_wrappers_compose(local_client: LabsClient) -> None:
     env = ScoreRewardWrapper(
-        CurriculumWrapper.documented(LabsEnv(COLLECTION, DECIDE, client=local_client())),
+        CurriculumWrapper.documented(LabsEnv(COLLECTION, DECIDE, client=local_client)),
         {"D1_InformationGathering": 1.0},
     )
     _, info = env.reset(seed=0)

@@ -11,34 +11,32 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
-from _env_helpers import (
-    COLLECTION,
-    DECIDE,
-    DECISION,
-    TALK,
-    local_client,
-    lost_first_turn_server,
-)
 
 from labs_env import (
     CurriculumWrapper,
+    LabsClient,
     LabsEnv,
     LabsValidationError,
     TrajectoryRecorder,
     __version__,
     read_trajectories,
 )
+from labs_env.connect import make_local_client
 from labs_env.errors import APIConnectionError
+from labs_env.server import LabsServer
+from tests.kit.scenarios import COLLECTION, DECIDE, DECISION, TALK
 
 QUESTION = "Could you tell me what happened and when?"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
-def test_records_every_field_of_a_finished_episode(tmp_path: Path) -> None:
+def test_records_every_field_of_a_finished_episode(
+    tmp_path: Path, local_client: LabsClient
+) -> None:
     path = tmp_path / "runs.jsonl"
     config = {"quality_weights": {"discovery": 1.0}, "skip_safety_gate": True}
     env = TrajectoryRecorder(
-        LabsEnv(COLLECTION, DECIDE, client=local_client(), reward_config=config),
+        LabsEnv(COLLECTION, DECIDE, client=local_client, reward_config=config),
         path,
         extra={"run": "t1"},
     )
@@ -69,9 +67,11 @@ def test_records_every_field_of_a_finished_episode(tmp_path: Path) -> None:
     assert record.duration_s is not None and record.started_at is not None
 
 
-def test_abandoned_and_failed_episodes_are_marked(tmp_path: Path) -> None:
+def test_abandoned_and_failed_episodes_are_marked(
+    tmp_path: Path, local_client: LabsClient, lost_first_turn_server: LabsServer
+) -> None:
     path = tmp_path / "runs.jsonl"
-    env = TrajectoryRecorder(LabsEnv(COLLECTION, TALK, client=local_client()), path)
+    env = TrajectoryRecorder(LabsEnv(COLLECTION, TALK, client=local_client), path)
     env.reset(seed=0)
     env.reset()  # nothing played: nothing written
     env.step(QUESTION)
@@ -87,7 +87,11 @@ def test_abandoned_and_failed_episodes_are_marked(tmp_path: Path) -> None:
     )
 
     failing = TrajectoryRecorder(
-        LabsEnv(COLLECTION, DECIDE, client=local_client(lost_first_turn_server(), max_retries=0)),
+        LabsEnv(
+            COLLECTION,
+            DECIDE,
+            client=make_local_client(server=lost_first_turn_server, max_retries=0),
+        ),
         path,
     )
     failing.reset(seed=0)

@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-from _server_kit import fake_server
-from _vector_kit import ScriptedTransport, async_client, for_episode
+from collections.abc import Callable
+
 from gymnasium.vector import AutoresetMode
 
 from labs_env.envs import LabsVectorEnv
-from labs_env.server import LocalTransport
 from labs_env.wrappers import CurriculumPhase, VectorCurriculumWrapper
+from tests.kit.fake_simulator import FakeLabs
+from tests.kit.transports import ScriptedTransport, async_client, for_episode
 
 EASY = {"quality_weights": {"discovery": 1.0}, "skip_safety_gate": True}
+#: Three episodes (across all envs) of the easy phase, then the full reward.
+PHASES = [CurriculumPhase.make("easy", EASY, episodes=3), CurriculumPhase.make("full", None)]
 
 
-def curriculum_venv(mode: AutoresetMode) -> VectorCurriculumWrapper:
-    server, _ = fake_server()
-    venv = LabsVectorEnv(
-        2,
-        collection="alpha",
-        scenario="long",
-        client=async_client(LocalTransport(server, sleep=False)),
-        autoreset_mode=mode,
-    )
-    phases = [CurriculumPhase.make("easy", EASY, episodes=3), CurriculumPhase.make("full", None)]
-    return VectorCurriculumWrapper(venv, phases)
-
-
-def test_phases_advance_over_the_episodes_of_all_envs() -> None:
-    venv = curriculum_venv(AutoresetMode.SAME_STEP)
+def test_phases_advance_over_the_episodes_of_all_envs(
+    fake_venv: Callable[..., LabsVectorEnv],
+) -> None:
+    venv = VectorCurriculumWrapper(fake_venv(2, autoreset_mode=AutoresetMode.SAME_STEP), PHASES)
     _, infos = venv.reset(seed=0)
     assert infos["curriculum_phase"].tolist() == [0, 0]
     assert infos["reward_config"][0]["quality_weights"] == {"discovery": 1.0}
@@ -44,10 +36,8 @@ def test_phases_advance_over_the_episodes_of_all_envs() -> None:
     venv.close()
 
 
-def test_episodes_ended_by_errors_do_not_count() -> None:
-    server, _ = fake_server()
-    transport = ScriptedTransport(server)
-    phases = [CurriculumPhase.make("easy", EASY, episodes=3), CurriculumPhase.make("full", None)]
+def test_episodes_ended_by_errors_do_not_count(fake_labs: FakeLabs) -> None:
+    transport = ScriptedTransport(fake_labs.server)
     for mode in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
         venv = VectorCurriculumWrapper(
             LabsVectorEnv(
@@ -57,7 +47,7 @@ def test_episodes_ended_by_errors_do_not_count() -> None:
                 client=async_client(transport),
                 autoreset_mode=mode,
             ),
-            phases,
+            PHASES,
         )
         _, infos = venv.reset(seed=0)
         transport.fail = for_episode(infos["episode_id"][0])

@@ -5,15 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _simulation_kit import agent, user
 
 from labs_env.models import Message
 from labs_env.server.simulation import PersonaSession, ScenarioSpec, Simulator
-
-
-@pytest.fixture(scope="module")
-def sim() -> Simulator:
-    return Simulator()
+from tests.kit.simulation import agent, user
 
 
 def _spec(sim: Simulator, collection: str, slug: str) -> ScenarioSpec:

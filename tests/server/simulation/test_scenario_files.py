@@ -14,11 +14,6 @@ from labs_env.server.simulation.loader import BUNDLED_DIR
 BUNDLED = sorted(BUNDLED_DIR.glob("*.json"))
 
 
-@pytest.fixture(scope="module")
-def sim() -> Simulator:
-    return Simulator()
-
-
 def _raw(name_part: str) -> dict[str, Any]:
     path = next(p for p in BUNDLED if name_part in p.name)
     data: dict[str, Any] = json.loads(path.read_text())
@@ -238,9 +233,8 @@ DOC_EXAMPLE = DOC_EXAMPLE.replace(
 
 
 def test_the_documented_example_loads_and_the_baseline_generalises_to_it(tmp_path: Path) -> None:
-    from _simulation_kit import hasty, play
-
     from labs_env.policies import ScriptedPolicy
+    from tests.kit.simulation import hasty, play
 
     (tmp_path / "clinic_1_refill.json").write_text(DOC_EXAMPLE)
     sim = Simulator([tmp_path])

@@ -7,16 +7,11 @@ import random
 from typing import Any
 
 import pytest
-from _simulation_kit import agent, play, user
 
 from labs_env.models import QUALITY_WEIGHT_KEYS, Message, RewardConfig
 from labs_env.policies import ScriptedPolicy
 from labs_env.server.simulation import DEFAULT_WEIGHTS, ScenarioSpec, Simulator
-
-
-@pytest.fixture(scope="module")
-def sim() -> Simulator:
-    return Simulator()
+from tests.kit.simulation import agent, play, user
 
 
 def _spec(sim: Simulator, slug: str) -> ScenarioSpec:
