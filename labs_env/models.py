@@ -1,4 +1,4 @@
-"""Typed wire models of the Labs API (see the README's protocol section).
+"""Typed wire models of the Labs API (the protocol: ``docs/server.md``, "Endpoints").
 
 Request models are strict (``extra="forbid"``): a misspelt field is an error before anything
 is sent. Response models are lenient (``extra="allow"``): the service adds fields over time and
@@ -142,7 +142,7 @@ def is_plain_json(value: Any, depth: int = 0) -> bool:
     if kind is str:
         return value.isascii() or _valid_unicode(value)
     if kind is float:
-        return value - value == 0.0  # False for NaN and the infinities
+        return bool(value - value == 0.0)  # False for NaN and the infinities
     if kind is int or kind is bool or value is None:
         return True
     if depth >= MAX_JSON_DEPTH:
@@ -362,6 +362,8 @@ class RewardConfig(_Request):
 
 
 class CatalogScenario(_Response):
+    """One scenario of the catalog: slug, name, description, turn limit and tools."""
+
     slug: str
     name: str
     description: str = ""
@@ -370,6 +372,8 @@ class CatalogScenario(_Response):
 
 
 class CatalogCollection(_Response):
+    """One collection of the catalog and its scenarios."""
+
     slug: str
     name: str
     description: str = ""
@@ -377,6 +381,8 @@ class CatalogCollection(_Response):
 
 
 class Catalog(_Response):
+    """``GET /catalog``: the collections and scenarios the key's organisation subscribes to."""
+
     collections: list[CatalogCollection] = Field(default_factory=list)
     request_id: str | None = None
 
@@ -394,6 +400,8 @@ class Catalog(_Response):
 
 
 class CreateEpisodeRequest(_Request):
+    """The body of ``POST /episodes``."""
+
     collection_slug: str = Field(min_length=1)
     scenario_slug: str = Field(min_length=1)
     score_turns: bool = False
@@ -401,6 +409,8 @@ class CreateEpisodeRequest(_Request):
 
 
 class EpisodeCreated(_Response):
+    """``POST /episodes``: the new episode's id, the persona's opening message and the tools."""
+
     episode_id: str
     initial_observation: Observation
     tools: list[ToolDefinition] = Field(default_factory=list)
@@ -408,6 +418,8 @@ class EpisodeCreated(_Response):
 
 
 class SubmitTurnRequest(_Request):
+    """The body of ``POST /episodes/{id}/turns`` (the full history, ``id`` equal to the path's)."""
+
     id: str = Field(min_length=1)
     messages: list[Message] = Field(min_length=1)
     reward_config: RewardConfig | None = None
@@ -417,6 +429,9 @@ Reward = Field(ge=0.0, le=1.0)
 
 
 class TurnResult(_Response):
+    """``POST /episodes/{id}/turns``: the persona's reply, the reward of the conversation so far,
+    and, when the episode ended, why (``terminal_reason``)."""
+
     turn: int = Field(ge=1)
     observation: Observation
     reward: float = Reward
@@ -477,6 +492,8 @@ class _Normalization(_Request):
 
 
 class EvaluateRequest(_Normalization):
+    """The body of ``POST /evaluate``."""
+
     collection_slug: str = Field(min_length=1)
     scenario_slug: str = Field(min_length=1)
     messages: list[Message] = Field(min_length=1)
@@ -484,11 +501,16 @@ class EvaluateRequest(_Normalization):
 
 
 class EvaluationMetadata(_Response):
+    """What ``/evaluate`` says of the evaluation itself."""
+
     scenario_name: str | None = None
     evaluation_time_ms: float | None = Field(default=None, allow_inf_nan=False)
 
 
 class EvaluationResult(_Response):
+    """``POST /evaluate``: the reward of one complete conversation, with scores when the access
+    level returns them and z-scores when normalisation was asked for."""
+
     reward: float = Reward
     scoring_version: str | None = None
     scores: _JsonObject | None = None
@@ -499,6 +521,8 @@ class EvaluationResult(_Response):
 
 
 class BatchEvaluateItem(_Normalization):
+    """One conversation of a ``/batch/evaluate`` request; results are matched by ``id``."""
+
     id: str = Field(min_length=1)
     collection_slug: str = Field(min_length=1)
     scenario_slug: str = Field(min_length=1)
@@ -506,6 +530,8 @@ class BatchEvaluateItem(_Normalization):
 
 
 class BatchEvaluateRequest(_Request):
+    """The body of ``POST /batch/evaluate`` (1 to 100 items)."""
+
     items: list[BatchEvaluateItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
 
 
@@ -529,6 +555,8 @@ class BatchItemResult(_Response):
 
 
 class BatchEvaluateResult(_Response):
+    """``POST /batch/evaluate``: one result per item, in item order."""
+
     results: list[BatchItemResult]
     scoring_version: str | None = None
     total_time_ms: float | None = Field(default=None, allow_inf_nan=False)
@@ -536,10 +564,14 @@ class BatchEvaluateResult(_Response):
 
 
 class Conversation(_Request):
+    """A conversation to compare: ``{"messages": [...]}``."""
+
     messages: list[Message] = Field(min_length=1)
 
 
 class CompareRequest(_Request):
+    """The body of ``POST /compare``."""
+
     collection_slug: str = Field(min_length=1)
     scenario_slug: str = Field(min_length=1)
     response_a: Conversation
@@ -547,6 +579,8 @@ class CompareRequest(_Request):
 
 
 class CompareResult(_Response):
+    """``POST /compare``: which conversation the service prefers, both rewards and the margin."""
+
     winner: Literal["a", "b", "tie"]
     reward_a: float = Reward
     reward_b: float = Reward

@@ -70,7 +70,7 @@ def register(subparsers: Any) -> None:
         const="",
         default=None,
         metavar="ADDRESS",
-        help="play on Ray actors (pip install 'labs-env[ray]'): alone, $RAY_ADDRESS or a new "
+        help="play on Ray actors (the 'ray' extra): alone, $RAY_ADDRESS or a new "
         "local instance; or 'auto', 'ray://host:10001'. --concurrency is split over them",
     )
     parser.add_argument(
@@ -126,7 +126,12 @@ def _on_ray(
         return policy, {}
     if args.workers < 1:
         raise LabsValidationError("--workers", f"must be >= 1, got {args.workers}")
-    from labs_env.distributed import on_workers
+    try:
+        from labs_env.distributed import on_workers
+    except ImportError as exc:
+        raise LabsValidationError(
+            "--ray", str(exc), "install the 'ray' extra (pip install '.[ray]' in a checkout)"
+        ) from None
     from labs_env.policies import load_policy
 
     options = {

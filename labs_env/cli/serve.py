@@ -170,5 +170,6 @@ def _require_uvicorn() -> None:
         raise LabsValidationError(
             "--http",
             "uvicorn is not installed",
-            "pip install 'labs-env[serve]', or use the default --http native",
+            "install the 'serve' extra (pip install '.[serve]' in a checkout), or use the "
+            "default --http native",
         ) from None

@@ -17,7 +17,7 @@ Both share one sans-IO core and differ only in how they send and sleep:
 Example:
     >>> from labs_env import LabsClient
     >>> with LabsClient() as client:  # doctest: +SKIP
-    ...     episode = client.create_episode("insurance", "claim-dispute")
+    ...     episode = client.create_episode("insurance-claims", "delayed-claim-call")
     ...     result = client.submit_turn(
     ...         episode.episode_id, [{"role": "assistant", "content": "How can I help?"}]
     ...     )

@@ -66,8 +66,9 @@ class AsyncLabsClient(ClientBase[httpx.AsyncBaseTransport, httpx.AsyncClient, As
         >>> import asyncio
         >>> async def main():
         ...     async with AsyncLabsClient() as client:
+        ...         slugs = ("insurance-claims", "delayed-claim-call")
         ...         episodes = await asyncio.gather(
-        ...             *(client.create_episode("insurance", "claim-dispute") for _ in range(8))
+        ...             *(client.create_episode(*slugs) for _ in range(8))
         ...         )
         >>> asyncio.run(main())  # doctest: +SKIP
     """

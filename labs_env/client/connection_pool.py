@@ -1,7 +1,7 @@
 """A lean asyncio HTTP/1.1 client transport: keep-alive pool, httptools response parser.
 
 Why not httpx's async transport: at 64+ requests in flight it costs milliseconds of CPU per
-request (see the README's performance section). This transport keeps per-request work small:
+request (``docs/benchmarks.md``, "Client"). This transport keeps per-request work small:
 request heads are assembled from pre-encoded bytes, responses are parsed by httptools (C), and
 a pooled connection is handed straight from one request to the next waiting one.
 

@@ -1,6 +1,6 @@
 """Pure retry policy: which failures are retried, how long to wait, and the instant switch.
 
-Rules (documented in the README):
+Rules (documented in ``docs/client.md``, "Retries and idempotency"):
 
 * Retried: connection errors, timeouts, and the statuses 408, 429, 500, 502, 503, 504.
 * Waits: exponential backoff with full jitter (``uniform(0, min(max_delay,

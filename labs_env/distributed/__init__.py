@@ -1,4 +1,4 @@
-"""Distributed rollout collection on Ray: ``pip install "labs-env[ray]"``.
+"""Distributed rollout collection on Ray (the ``ray`` extra: ``pip install '.[ray]'``).
 
 K Ray actors each run the asyncio episode loop of :func:`labs_env.collect` with their
 own pooled client, fed by the driver from one queue of episode specs; records stream back to
@@ -20,7 +20,8 @@ import importlib.util
 
 if importlib.util.find_spec("ray") is None:  # pragma: no cover - exercised without the extra
     raise ImportError(
-        "labs_env.distributed needs Ray, which is not installed: pip install 'labs-env[ray]'"
+        "labs_env.distributed needs Ray, which is not installed: install the 'ray' extra "
+        "(pip install '.[ray]' in a checkout)"
     )
 
 from labs_env.distributed._bookkeeping import RayCollectStats

@@ -97,6 +97,8 @@ async def acompare_policies(
         use_service_compare: also ask the service's ``/compare`` to judge each pair of final
             transcripts (one request per pair, ``concurrency`` at a time).
         tie_eps: a pair is a tie when the rewards differ by at most this.
+        stats: interval options for the summaries and the paired statistics.
+        fsync: make each record durable before going on (off only for throwaway runs).
     """
     check_number(tie_eps, "tie_eps")
     root = Path(out_dir)
@@ -176,6 +178,13 @@ async def service_compare(
     B's transcript as ``response_a`` (``swapped`` in the rows; winners are mapped back).
     Pairs already judged in ``out_path`` (by a previous run) are not sent again; failed ones
     are.
+
+    Args:
+        client: the async client that sends the ``/compare`` requests.
+        records_a, records_b: the two runs' trajectory records.
+        out_path: where the judged rows are written (and read back on a rerun).
+        concurrency: ``/compare`` requests in flight at once.
+        tie_eps: our own tie margin (a pair whose rewards differ by at most this is a tie).
 
     Returns:
         ``{"pairs", "judged", "failed", "service": {"a", "b", "tie"}, "ours": {"a", "b",

@@ -138,8 +138,8 @@ async def aevaluate_policy(
             ``"thread"`` or ``"inline"``; default inline for the built-in scripted and random
             baselines (pure CPU), a thread pool otherwise.
         backend: ``"local"`` (this process) or ``"ray"``: ``workers`` Ray actors share the
-            ``concurrency`` (see :mod:`labs_env.distributed`; ``pip install
-            "labs-env[ray]"``). The policy must be picklable, or wrapped with
+            ``concurrency`` (see :mod:`labs_env.distributed`; the ``ray`` extra). The policy
+            must be picklable, or wrapped with
             :func:`~labs_env.distributed.on_workers` / :func:`~labs_env.distributed.on_driver`.
         workers: Ray actors (``backend="ray"``).
         ray_address: the Ray cluster (``None``: ``$RAY_ADDRESS`` or a new local instance).

@@ -1,7 +1,7 @@
 """PNG charts of an evaluation (``labs-env eval --plots DIR``).
 
-Needs matplotlib, the ``plots`` extra: ``pip install 'labs-env[plots]'``. It is imported only
-when a chart is drawn, with the non-interactive Agg backend (no display needed).
+Needs matplotlib, the ``plots`` extra (``pip install '.[plots]'`` in a checkout). It is imported
+only when a chart is drawn, with the non-interactive Agg backend (no display needed).
 
 Every chart says what its marks are (a legend or a caption), writes scenario names whole, and
 gives the number of episodes behind each value. Score dimensions are drawn per scenario: their
@@ -10,6 +10,7 @@ names are scenario-specific, so a mean across scenarios would mix different meas
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -84,8 +85,10 @@ def plots_directory(out_dir: str | os.PathLike[str]) -> Path:
     """``out_dir``, created if missing, checked before a run draws into it at its end.
 
     Raises:
-        LabsValidationError: it cannot be created or written (names the path).
+        LabsValidationError: matplotlib is missing, or the directory cannot be created or
+            written (names the path).
     """
+    _require_matplotlib()
     directory = Path(out_dir)
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -101,15 +104,24 @@ def plots_directory(out_dir: str | os.PathLike[str]) -> Path:
     return directory
 
 
+def _missing_matplotlib() -> LabsValidationError:
+    return LabsValidationError(
+        "plots",
+        "matplotlib is not installed",
+        "install the 'plots' extra (pip install '.[plots]' in a checkout) or matplotlib",
+    )
+
+
+def _require_matplotlib() -> None:
+    if importlib.util.find_spec("matplotlib") is None:
+        raise _missing_matplotlib()
+
+
 def _pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise LabsValidationError(
-            "plots",
-            "matplotlib is not installed",
-            "pip install 'labs-env[plots]' (or pip install matplotlib)",
-        ) from None
+        raise _missing_matplotlib() from None
     matplotlib.use("Agg", force=False)  # before pyplot; no display needed
     import matplotlib.pyplot as plt
 

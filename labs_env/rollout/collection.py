@@ -50,7 +50,13 @@ from labs_env.errors import LabsValidationError
 from labs_env.rollout.driver import EpisodeDriver
 from labs_env.rollout.episode import Episode
 from labs_env.rollout.event_loop import run_sync
-from labs_env.rollout.policy import EpisodeContext, Policy, acall_policy, is_async_policy
+from labs_env.rollout.policy import (
+    EpisodeContext,
+    Policy,
+    acall_policy,
+    is_async_policy,
+    is_policy,
+)
 from labs_env.rollout.recording import RecordBuilder, error_text
 from labs_env.rollout.specs import EpisodeSpec, completed_keys, episode_specs
 from labs_env.rollout.time_limits import TimeLimits
@@ -336,6 +342,12 @@ async def collect(
     Stopping early (``break``): wrap the iterator in ``contextlib.aclosing`` so unfinished
     episodes are cancelled and terminated at once rather than when it is garbage-collected.
     """
+    if not is_policy(policy):
+        raise LabsValidationError(
+            "policy",
+            f"{type(policy).__name__} is not a policy (a callable policy(history, context))",
+            "pass the policy itself; a named baseline is labs_env.load_policy('scripted')",
+        )
     check_choice(on_error, "on_error", ON_FAILURE)
     check_choice(sync_policy, "sync_policy", SYNC_POLICY_MODES)
     check_int(concurrency, "concurrency", minimum=1, example=64)
@@ -445,6 +457,9 @@ def _grouped(
                     del open_groups[group]
                     yield sorted(members, key=lambda r: int(r.extra.get("member", 0)))
 
+    groups.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        return_annotation="AsyncGenerator[list[TrajectoryRecord], None]"
+    )
     return groups
 
 
@@ -473,6 +488,9 @@ def _gathered(
 
         return sorted(run_sync(main()), key=position)
 
+    gather.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        return_annotation="list[TrajectoryRecord]"
+    )
     return gather
 
 

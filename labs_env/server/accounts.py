@@ -37,8 +37,8 @@ class Account:
         rate_limit_per_minute: requests allowed per one-minute window.
 
     Example:
-        >>> Account("lab_team_a", name="team-a", collections=["support"], access_level="scores")
-        Account(name='team-a', collections=frozenset({'support'}), access_level='scores', rate_limit_per_minute=60)
+        >>> Account("lab_team_a", name="team-a", collections=["insurance-claims"], access_level="scores")
+        Account(name='team-a', collections=frozenset({'insurance-claims'}), access_level='scores', rate_limit_per_minute=60)
     """  # noqa: E501
 
     api_key: str = field(repr=False)

@@ -143,7 +143,8 @@ def _uvicorn_server(
         import uvicorn
     except ImportError:
         raise ImportError(
-            "http='uvicorn' needs uvicorn, an optional extra: pip install 'labs-env[serve]' "
+            "http='uvicorn' needs uvicorn: install the 'serve' extra (pip install '.[serve]' "
+            "in a checkout) "
             "(or use the default http='native')"
         ) from None
 

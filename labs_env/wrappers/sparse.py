@@ -2,7 +2,9 @@
 
 The wrapper switches the env to ``score_turns=False`` (every turn's reward is 0 and the service
 runs no scorers per turn), and when the episode ends — terminated, or truncated by the service
-or by an outer ``TimeLimit`` — scores the whole conversation once with ``/evaluate``. The
+or by a ``TimeLimit`` placed between the env and this wrapper (an outer one cuts the episode
+without this wrapper seeing the end, so it is not scored) — scores the whole conversation once
+with ``/evaluate``. The
 reward is 0 on every step but the last. The evaluation's scores and breakdown go to ``info``
 (``scores``, ``score_breakdown``, ``scoring_version``, ``final_evaluation=True``).
 """

@@ -93,7 +93,7 @@ def test_serve_with_uvicorn_missing(
 ) -> None:
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if not installed
     assert main(["serve", "--port", "0", "--http", "uvicorn"]) == 2
-    assert "labs-env[serve]" in _one_line(capsys)
+    assert "'serve' extra" in _one_line(capsys)
 
 
 def test_eval_on_a_run_with_a_corrupt_line(

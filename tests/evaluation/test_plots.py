@@ -70,6 +70,6 @@ def test_missing_matplotlib_is_a_clear_error(
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
-    with pytest.raises(LabsValidationError, match=r"labs-env\[plots\]"):
+    with pytest.raises(LabsValidationError, match="'plots' extra"):
         write_plots(_records(), tmp_path)
     assert not list(tmp_path.iterdir())

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from labs_env import APIConnectionError, TrajectoryRecord
+from labs_env import APIConnectionError, LabsValidationError, TrajectoryRecord
 from labs_env.rollout.collection import (
     CollectProgress,
     EpisodeSpec,
@@ -260,3 +260,12 @@ def test_a_failing_progress_callback_stops_the_collection_instead_of_hanging() -
     specs = episode_specs(COLLECTION, TALK, episodes=3)
     with pytest.raises(RuntimeError, match="dashboard down"):
         collect_sync(ask, specs, client=async_client(), max_turns=1, progress=progress)
+
+
+def test_a_value_that_is_not_a_policy_is_refused_before_any_episode() -> None:
+    transport = ScriptedTransport()
+    specs = episode_specs(COLLECTION, TALK, episodes=2)
+    with pytest.raises(LabsValidationError, match="load_policy") as info:
+        collect_sync("scripted", specs, client=async_client(transport))  # type: ignore[arg-type]
+    assert info.value.field == "policy"
+    assert not transport.requests  # nothing was sent

@@ -1,7 +1,7 @@
 """The pydantic schema of a scenario file (``labs_env/server/scenarios/*.json``).
 
-One file = one scenario (and the collection it belongs to). See the README section
-"Scenario files" for the format with an example. Every model forbids unknown keys,
+One file = one scenario (and the collection it belongs to). See "Scenario files" in
+``docs/server.md`` for the format with an example. Every model forbids unknown keys,
 so a misspelt field is a load error naming the file and the field.
 """
 
