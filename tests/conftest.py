@@ -41,8 +41,13 @@ from tests.kit.transports import async_client
 RecordEpisodes = Callable[..., list[TrajectoryRecord]]
 
 
+#: Proxy settings of the machine: tests talk to 127.0.0.1 directly, whatever the shell says.
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
 class _Offline:
-    """Keeps the Labs key and URL out of every test's environment.
+    """Keeps the Labs key and URL, and the machine's proxy settings, out of every test's
+    environment.
 
     Registered as a plugin (not defined as a fixture of this conftest) so that its autouse
     fixture also reaches the doctests collected from ``labs_env/``: a conftest's own fixtures
@@ -53,6 +58,9 @@ class _Offline:
     def _no_labs_service(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv("LABS_API_KEY", raising=False)
         monkeypatch.delenv("LABS_URL", raising=False)
+        for name in PROXY_VARIABLES:
+            monkeypatch.delenv(name, raising=False)
+            monkeypatch.delenv(name.lower(), raising=False)
 
 
 def pytest_configure(config: pytest.Config) -> None:

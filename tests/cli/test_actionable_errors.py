@@ -14,6 +14,7 @@ import pytest
 
 from labs_env import LabsValidationError, make_client
 from labs_env.cli import main
+from labs_env.evaluation.early_stop import RunStoppedError
 from labs_env.server import LabsServer, run_in_thread
 from labs_env.testing import instant_retries
 from tests.kit.scenarios import COLLECTION, TALK
@@ -90,7 +91,7 @@ def test_eval_does_not_stop_when_failures_differ_or_some_succeed(tmp_path: Path)
     different = UniformFailures(5)
     for error in ["A: x", "B: y", "A: x", "A: x", "A: x", "A: x"]:
         different.add(record(error))
-    with pytest.raises(Exception, match="first 5 episodes"):
+    with pytest.raises(RunStoppedError, match="first 5 episodes"):
         same = UniformFailures(5)
         for n in range(5):  # ids and numbers differ, the pattern is the same
             same.add(record(f"APIError: episode ep_{n}abc failed after {n + 1} s"))

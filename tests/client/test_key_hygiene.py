@@ -13,7 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from labs_env import APIStatusError, AsyncLabsClient, LabsClient, LabsValidationError
+from labs_env import (
+    APIConnectionError,
+    APIStatusError,
+    AsyncLabsClient,
+    LabsClient,
+    LabsValidationError,
+)
 from labs_env.client import ApiKey
 from tests.kit.scripted_http import BASE, Script, call, make_client
 
@@ -153,7 +159,7 @@ def test_transport_failures_that_echo_the_key_are_redacted(kind: str) -> None:
         raise httpx.ConnectError(f"proxy said {KEY.upper()[:20]}")
 
     client = make_client(kind, Script(boom), api_key=KEY, max_retries=0)
-    with pytest.raises(Exception) as info:
+    with pytest.raises(APIConnectionError) as info:
         call(client, "catalog")
     assert_no_key(info.value)
 

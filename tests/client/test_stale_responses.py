@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 
 import pytest
@@ -22,37 +23,36 @@ def turn_for(episode_id: str) -> bytes:
     return http_response({**TURN, "request_id": f"req_{episode_id}"})
 
 
-def duplicating_server(*, same_write: bool) -> Loopback:
+def duplicating_server(*, same_write: bool) -> tuple[Loopback, threading.Event]:
     """Answers the first request twice (in one write, or a second write 50 ms later); every
-    other request once, with ``request_id=req_<episode id>``."""
+    other request once, with ``request_id=req_<episode id>``. The event is set once both
+    copies are written."""
+    both_sent = threading.Event()
 
     def answer(exchange: Exchange) -> None:
         episode = json.loads(exchange.request.body)["id"]
         reply = turn_for(episode)
         if exchange.index > 0:
             exchange.send(reply)
-        elif same_write:
+            return
+        if same_write:
             exchange.send(reply + reply)
         else:
             exchange.send(reply)
-            time.sleep(0.05)
+            time.sleep(0.05)  # the server's pacing: the client reads the first copy alone
             exchange.send(reply)
+        both_sent.set()
 
-    return Loopback(answer)
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
+    return Loopback(answer), both_sent
 
 
 @pytest.mark.parametrize("same_write", [True, False], ids=["same-write", "later-write"])
 def test_sync_client_drops_a_connection_with_a_stale_response(same_write: bool) -> None:
-    with duplicating_server(same_write=same_write) as server:
+    loopback, both_sent = duplicating_server(same_write=same_write)
+    with loopback as server:
         with LabsClient(api_key=KEY, base_url=server.url, max_retries=0) as client:
             first = client.submit_turn("ep_A", MESSAGES)
-            time.sleep(0.2)  # the late copy (if any) has arrived: the connection is idle
+            assert both_sent.wait(10)  # the stale copy is on the wire: the connection is idle
             second = client.submit_turn("ep_B", MESSAGES)
         assert first.request_id == "req_ep_A"
         assert second.request_id == "req_ep_B"
@@ -64,11 +64,14 @@ def test_async_client_drops_a_connection_with_a_stale_response(same_write: bool)
     async def main() -> tuple[str | None, str | None]:
         async with AsyncLabsClient(api_key=KEY, base_url=server.url, max_retries=0) as client:
             first = await client.submit_turn("ep_A", MESSAGES)
-            await asyncio.sleep(0.2)
+            assert await asyncio.to_thread(both_sent.wait, 10)
+            for _ in range(3):  # loop turns: the stale bytes reach the connection
+                await asyncio.sleep(0)
             second = await client.submit_turn("ep_B", MESSAGES)
         return first.request_id, second.request_id
 
-    with duplicating_server(same_write=same_write) as server:
+    loopback, both_sent = duplicating_server(same_write=same_write)
+    with loopback as server:
         assert asyncio.run(main()) == ("req_ep_A", "req_ep_B")
         assert [r.connection for r in server.requests] == [1, 2]
 

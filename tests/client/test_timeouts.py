@@ -35,12 +35,6 @@ def trickle(part: str) -> Loopback:
     return Loopback(answer)
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.mark.parametrize("part", ["body", "head"])
 def test_sync_timeout_bounds_a_trickled_response(part: str) -> None:
     with trickle(part) as server, LabsClient(KEY, server.url, timeout=1.0, max_retries=0) as client:

@@ -21,12 +21,6 @@ from tests.kit.scripted_http import KEY
 CATALOG = {"collections": [], "request_id": "req_tls"}
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def certs() -> Pki:
     return pki()
