@@ -129,7 +129,7 @@ def json_problem(
                 (f"{where}[{i}]", v, depth + 1) for i, v in reversed(list(enumerate(item)))
             )
         else:
-            return where, f"is a {type(item).__name__}, not a JSON value"
+            return where, f"is an instance of {type(item).__name__}, not a JSON value"
     return None
 
 
@@ -172,11 +172,10 @@ def _checked_json(value: Any, info: ValidationInfo) -> Any:
     """A free-form object (a tool input, ``config``, ``scores``, ...) if it is plain JSON.
 
     In a request, a ``NaN`` would be sent as ``null`` and an ``object()`` fail deep in the
-    encoder: both are refused before anything is sent. In a response, a ``NaN`` or
-    ``Infinity`` inside ``scores`` breaks the documented shape like a reward outside [0, 1]
-    does: the response is rejected as a whole (the client raises
-    ``APIResponseValidationError``), so the bad value reaches no reward wrapper, record or
-    file, and only the episode that received it ends.
+    encoder: both are refused before anything is sent. In an evaluation or comparison
+    response, a ``NaN`` or ``Infinity`` inside ``scores`` breaks the documented shape like a
+    reward outside [0, 1] does: the client raises ``APIResponseValidationError``. (A turn's
+    scores are checked by the episode that applies the turn, which walks them anyway.)
     """
     if value is None or is_plain_json(value):
         return value

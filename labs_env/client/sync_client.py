@@ -65,11 +65,12 @@ class LabsClient(ClientBase[httpx.BaseTransport, httpx.Client, SyncFlowControl])
             ``Idempotency-Key`` would record the turn twice.
         allow_insecure_http: permit ``http://`` to a non-loopback host.
         max_connections: connection pool size (default 64).
+        flow_control: pace requests with this
+            :class:`~labs_env.client.flow_control.SyncFlowControl` instead of a private one
+            (several clients sharing one key's quota).
 
     Proxies: ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` / ``NO_PROXY`` are read once, when
     the client is built (see :mod:`labs_env.client.proxy`); http(s) proxies only.
-        flow_control: pace requests with this :class:`~labs_env.client.flow_control.SyncFlowControl`
-            instead of a private one (several clients sharing one key's quota).
 
     Example:
         >>> import httpx, json
