@@ -17,6 +17,7 @@ from labs_env.evaluation.harness import resolve_scenarios
 from labs_env.evaluation.progress import EvalProgress
 from labs_env.models import RewardConfig
 from labs_env.rollout.event_loop import run_sync
+from labs_env.rollout.time_limits import TimeLimits
 
 __all__ = [
     "LiveProgress",
@@ -42,6 +43,7 @@ class RunOptions(TypedDict):
     reward_config: RewardConfig | None
     concurrency: int
     out_dir: str
+    time_limits: TimeLimits | None
 
 
 def prepare_run(args: argparse.Namespace) -> tuple[list[str], RunOptions]:
@@ -53,6 +55,7 @@ def prepare_run(args: argparse.Namespace) -> tuple[list[str], RunOptions]:
         reward_config=parse_reward_config(args.reward_config),
         concurrency=args.concurrency,
         out_dir=args.out,
+        time_limits=_time_limits(args),
     )
     return scenario_list(args), options
 
@@ -79,6 +82,21 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, default_out: str) -> N
         "(phase3 = the default scoring, also when omitted)",
     )
     parser.add_argument("--seed", type=int, default=0, help="episode i gets seed SEED + i (0)")
+    parser.add_argument(
+        "--policy-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="end an episode whose policy takes longer than S seconds on a turn (recorded "
+        "as an error; default: no limit)",
+    )
+    parser.add_argument(
+        "--episode-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="end an episode that runs longer than S seconds (default: no limit)",
+    )
     parser.add_argument("--out", default=default_out, help=f"output directory ({default_out})")
     add_service_arguments(parser)
 
@@ -159,3 +177,10 @@ def run_with_client(args: argparse.Namespace, body: Callable[[AsyncLabsClient], 
             await client.aclose()
 
     return run_sync(main())
+
+
+def _time_limits(args: argparse.Namespace) -> TimeLimits | None:
+    """``--policy-timeout`` / ``--episode-timeout`` (checked: positive finite seconds)."""
+    if args.policy_timeout is None and args.episode_timeout is None:
+        return None
+    return TimeLimits(policy_timeout=args.policy_timeout, episode_timeout=args.episode_timeout)

@@ -233,7 +233,11 @@ class Call(Generic[T]):
         """The delay before resending after a transport failure; raises when final."""
         detail = _redact(self._key, str(failure))
         safe = not failure.sent or self.retry_unsafe
-        if safe and self._schedule(self._policy.backoff(self.attempt), detail):
+        if (
+            safe
+            and not failure.final
+            and self._schedule(self._policy.backoff(self.attempt), detail)
+        ):
             return self.delay
         message = f"{self.spec.method} {self.spec.path}: {detail}"
         if not safe:

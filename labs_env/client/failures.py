@@ -22,12 +22,16 @@ class TransportFailure(Exception):
         sent: whether any byte of the request may have reached the server. ``False`` proves
             it did not (connect error, pool timeout), so even a turn may be resent.
         timeout: the failure is a timeout.
+        final: sending again cannot help (a certificate that does not verify): not retried.
     """
 
-    def __init__(self, detail: str, *, sent: bool, timeout: bool = False) -> None:
+    def __init__(
+        self, detail: str, *, sent: bool, timeout: bool = False, final: bool = False
+    ) -> None:
         super().__init__(detail)
         self.sent = sent
         self.timeout = timeout
+        self.final = final
 
 
 def _cert_verify_error(exc: BaseException) -> bool:
@@ -43,9 +47,10 @@ def _cert_verify_error(exc: BaseException) -> bool:
 def connect_failure(where: str | None, exc: BaseException) -> TransportFailure:
     """A connection to ``where`` that could not be opened (nothing sent); a failed
     certificate check says how to trust a private CA."""
-    hint = _VERIFY_HINT if _cert_verify_error(exc) else ""
+    untrusted = _cert_verify_error(exc)
+    hint = _VERIFY_HINT if untrusted else ""
     target = f" to {where}" if where else ""
-    return TransportFailure(f"could not connect{target}: {exc}{hint}", sent=False)
+    return TransportFailure(f"could not connect{target}: {exc}{hint}", sent=False, final=untrusted)
 
 
 def failure_from_httpx(exc: httpx.HTTPError) -> TransportFailure:
@@ -55,5 +60,6 @@ def failure_from_httpx(exc: httpx.HTTPError) -> TransportFailure:
     if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
         return TransportFailure(f"could not connect: {exc}", sent=False, timeout=True)
     if isinstance(exc, httpx.TimeoutException):
-        return TransportFailure(f"timed out: {exc}", sent=True, timeout=True)
+        detail = str(exc) if str(exc) and str(exc) != "timed out" else type(exc).__name__
+        return TransportFailure(f"timed out: {detail}", sent=True, timeout=True)
     return TransportFailure(f"connection failed: {type(exc).__name__}: {exc}", sent=True)

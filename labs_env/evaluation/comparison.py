@@ -39,6 +39,7 @@ from labs_env.models import RewardConfig
 from labs_env.rollout.event_loop import blocking
 from labs_env.rollout.policy import Policy
 from labs_env.rollout.strict_json import dumps
+from labs_env.rollout.time_limits import TimeLimits
 from labs_env.rollout.trajectory import TrajectoryRecord
 
 #: What a run records as its policy (see ``aevaluate_policy``'s ``policy_name``).
@@ -83,6 +84,7 @@ async def acompare_policies(
     tie_eps: float = 1e-3,
     stats: StatsOptions | None = None,
     fsync: bool = True,
+    time_limits: TimeLimits | None = None,
 ) -> CompareOutcome:
     """Evaluate both policies on the same episodes and compare them pair by pair.
 
@@ -99,6 +101,7 @@ async def acompare_policies(
         tie_eps: a pair is a tie when the rewards differ by at most this.
         stats: interval options for the summaries and the paired statistics.
         fsync: make each record durable before going on (off only for throwaway runs).
+        time_limits: per policy call and per episode, for both runs (see ``evaluate_policy``).
     """
     check_number(tie_eps, "tie_eps")
     root = Path(out_dir)
@@ -128,6 +131,7 @@ async def acompare_policies(
                     policy_name=name,
                     stats=stats,
                     fsync=fsync,
+                    time_limits=time_limits,
                 )
             )
         records_a, records_b = RunDir(root / "a").records(), RunDir(root / "b").records()

@@ -1,11 +1,12 @@
 """Stop a run whose episodes all fail the same way, and say why.
 
-A policy whose model server is down, a wrong key, a scenario the service rejects: every episode
-fails at once with the same error, and a run of hundreds of episodes would play them all only
-to report hundreds of identical errors. :class:`UniformFailures` watches a run's finished
-episodes: when the first ``limit`` (5 by default) all failed with the same error type and
-message pattern (numbers and ids aside), it raises :class:`RunStoppedError` with that error.
-One success or one different failure and it stays quiet for the rest of the run.
+A policy whose model server is down, a policy that crashes on every turn, a service that
+refuses every episode: every episode fails at once with the same error, and a run of hundreds
+of episodes would play them all only to report hundreds of identical errors.
+:class:`UniformFailures` watches a run's finished episodes: when the first ``limit`` (5 by
+default) all failed with the same error type and message pattern (numbers and ids aside), it
+raises :class:`RunStoppedError` with that error. One success or one different failure and it
+stays quiet for the rest of the run.
 """
 
 from __future__ import annotations

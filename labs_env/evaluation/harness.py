@@ -45,6 +45,7 @@ from labs_env.rollout.planning import coerce_reward_config
 from labs_env.rollout.policy import aclose_policy, is_policy
 from labs_env.rollout.specs import EpisodeSpec, episode_specs
 from labs_env.rollout.strict_json import dumps
+from labs_env.rollout.time_limits import TimeLimits
 from labs_env.rollout.trajectory import JsonlWriter, TrajectoryRecord
 
 if TYPE_CHECKING:  # distributed needs Ray: imported when backend='ray' only
@@ -110,6 +111,7 @@ async def aevaluate_policy(
     workers: int = 2,
     ray_address: str | None = None,
     stop_after_failures: int | None = EARLY_STOP_AFTER,
+    time_limits: TimeLimits | None = None,
 ) -> EvalResult:
     """Evaluate ``policy`` and write the run's files into ``out_dir``.
 
@@ -144,9 +146,12 @@ async def aevaluate_policy(
         workers: Ray actors (``backend="ray"``).
         ray_address: the Ray cluster (``None``: ``$RAY_ADDRESS`` or a new local instance).
         stop_after_failures: stop the run when its first this many episodes all failed the
-            same way (a model server that is down, a rejected key): the summary covers them,
-            and :class:`~labs_env.evaluation.early_stop.RunStoppedError` says why.
-            ``None``: play everything.
+            same way (a model server that is down, a policy that fails on every turn): the
+            summary covers them, and :class:`~labs_env.evaluation.early_stop.RunStoppedError`
+            says why. ``None``: play everything.
+        time_limits: per policy call and per episode (wall clock): a policy that hangs ends
+            its episode as an error record instead of holding its slot forever (see
+            :class:`~labs_env.rollout.time_limits.TimeLimits`; this process only, not on Ray).
 
     Raises:
         LabsValidationError: bad arguments, unknown scenarios, or a directory holding a run
@@ -165,6 +170,11 @@ async def aevaluate_policy(
     if sync_policy is not None:
         check_choice(sync_policy, "sync_policy", SYNC_POLICY_MODES)
     check_flag(fsync, "fsync")
+    if time_limits is not None and backend == "ray":
+        raise LabsValidationError(
+            "time_limits", "not supported on the Ray backend", "use backend='local' with them"
+        )
+    limits = time_limits or TimeLimits(episode_timeout=None, policy_timeout=None)
     if client is not None and not isinstance(client, AsyncLabsClient):
         raise LabsValidationError(
             "client",
@@ -221,7 +231,15 @@ async def aevaluate_policy(
             if todo:
                 mode = sync_policy or ("inline" if _is_cheap(player) else "thread")
                 stream = (
-                    collect(player, todo, client=active, concurrency=concurrency, sync_policy=mode)
+                    collect(
+                        player,
+                        todo,
+                        client=active,
+                        concurrency=concurrency,
+                        sync_policy=mode,
+                        policy_timeout=limits.policy_timeout,
+                        episode_timeout=limits.episode_timeout,
+                    )
                     if is_policy(player) and backend == "local"
                     else _on_ray(player, todo, active, concurrency, mode, workers, ray_address)
                 )

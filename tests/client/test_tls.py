@@ -75,6 +75,18 @@ def test_an_untrusted_certificate_fails_with_a_clear_error(kind: str, certs: Pki
     assert KEY not in message
 
 
+def test_an_untrusted_certificate_is_not_retried(kind: str, certs: Pki) -> None:
+    """Sending again cannot make a certificate verify: one attempt, no backoff."""
+    with (
+        tls_server(certs) as server,
+        instant_retries() as waits,
+        pytest.raises(APIConnectionError, match="certificate verify failed"),
+    ):
+        catalog(kind, server.url, max_retries=3)
+    assert waits == []
+    assert server.connections == 1
+
+
 def test_mutual_tls_with_a_client_certificate(kind: str, certs: Pki) -> None:
     with tls_server(certs, require_client_cert=True) as server:
         pair = (certs.client_cert, certs.client_key)

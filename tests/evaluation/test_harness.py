@@ -22,6 +22,7 @@ from labs_env.evaluation import (
 from labs_env.models import Catalog
 from labs_env.policies import ScriptedPolicy
 from labs_env.rollout.policy import EpisodeContext
+from labs_env.rollout.time_limits import TimeLimits
 from labs_env.rollout.trajectory import read_trajectories
 from labs_env.server import FaultConfig, LabsServer, ServerConfig
 
@@ -248,3 +249,36 @@ def test_an_interrupted_run_keeps_what_finished_and_resumes(tmp_path: Path) -> N
     rerun = asyncio.run(run(10))
     assert (rerun.ran, rerun.skipped) == (7, 3)
     assert rerun.summary["overall"]["episodes"] == 10
+
+
+def test_a_policy_that_hangs_is_cut_by_the_time_limits_and_played_again(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    hung = asyncio.Event()  # never set: the model server does not answer
+
+    async def hangs(history: Sequence[Mapping[str, Any]], context: EpisodeContext) -> str:
+        await hung.wait()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    limits = TimeLimits(policy_timeout=0.05, episode_timeout=None)
+    first = evaluate_policy(
+        hangs,
+        [TALK],
+        episodes=2,
+        out_dir=out,
+        policy_name="hangs",
+        time_limits=limits,
+        stop_after_failures=None,
+        fsync=False,
+    )
+    failed = read_trajectories(first.errors)
+    assert (first.ran, first.errored) == (2, 2)
+    assert all(r.extra["error_type"] == "PolicyTimeoutError" for r in failed)
+    assert first.summary["overall"]["episodes"] == 0  # an error is never a result
+    again = evaluate_policy(
+        ScriptedPolicy(), [TALK], episodes=2, out_dir=out, policy_name="hangs", fsync=False
+    )
+    assert (again.ran, again.skipped, again.errored) == (2, 0, 0)  # timed-out episodes replay
+    with pytest.raises(LabsValidationError, match="Ray"):
+        evaluate_policy(
+            "scripted", [TALK], out_dir=tmp_path / "ray", backend="ray", time_limits=limits
+        )
