@@ -5,8 +5,10 @@ The layers, bottom up (imports point down only): :mod:`labs_env.models` and
 that depends on the models only); :mod:`labs_env.connect` (the one place that picks the other
 end); :mod:`labs_env.rollout`; :mod:`labs_env.envs` and :mod:`labs_env.wrappers`;
 :mod:`labs_env.policies`; :mod:`labs_env.distributed`; :mod:`labs_env.evaluation`,
-:mod:`labs_env.datasets`; :mod:`labs_env.cli`. This module re-exports the public API;
-``__all__`` is kept sorted and a test guards it. Importing it registers ``Labs-v0``.
+:mod:`labs_env.datasets`; :mod:`labs_env.training` and :mod:`labs_env.integrations` (not
+imported here; their torch/TRL parts load only when called); :mod:`labs_env.cli`. This module
+re-exports the public API; ``__all__`` is kept sorted and a test guards it. Importing it
+registers ``Labs-v0``.
 """
 
 from labs_env._version import __version__

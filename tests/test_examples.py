@@ -16,16 +16,45 @@ CASES = {
     "curriculum.py": (["1"], "phase full"),
     "custom_reward.py": ([], "weakest-dimension reward"),
     "record_and_reload.py": (["{tmp}/episodes.jsonl"], "4 episodes in"),
+    "train_reinforce.py": (
+        ["--iterations", "3", "--batch", "8", "--eval-episodes", "8"],
+        "learnt phrases per turn",
+    ),
 }
+#: Examples that need the [train] extra (torch, transformers, trl) and the SmolLM2 GGUF.
+TRAIN_CASES = {
+    "train_grpo.py": (
+        [
+            "--steps", "1", "--groups", "1", "--group-size", "2", "--max-turns", "2",
+            "--max-new-tokens", "8", "--log", "{tmp}/grpo.jsonl", "--png", "{tmp}/grpo.png",
+        ],
+        "done: 1 steps",
+    ),
+    "train_trl.py": (
+        ["--steps", "1", "--max-new-tokens", "8", "--output-dir", "{tmp}/trl"],
+        "1 GRPO steps with TRL",
+    ),
+}  # fmt: skip
 
 
 def test_every_example_is_covered() -> None:
-    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(CASES)
+    covered = sorted([*CASES, *TRAIN_CASES])
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == covered
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_example_runs(name: str, tmp_path: Path) -> None:
-    args, expected = CASES[name]
+    _run(name, *CASES[name], tmp_path)
+
+
+@pytest.mark.train
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("name", sorted(TRAIN_CASES))
+def test_training_example_runs(name: str, tmp_path: Path) -> None:
+    _run(name, *TRAIN_CASES[name], tmp_path, timeout=600)
+
+
+def _run(name: str, args: list[str], expected: str, tmp_path: Path, timeout: int = 120) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("LABS_API_KEY", "LABS_URL")}
     env["PYTHONPATH"] = str(EXAMPLES.parent)
     result = subprocess.run(
@@ -33,7 +62,7 @@ def test_example_runs(name: str, tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         env=env,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
     assert result.returncode == 0, result.stderr

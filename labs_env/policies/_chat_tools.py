@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from labs_env.models import MAX_MESSAGE_CHARS, ToolDefinition
 from labs_env.rollout.actions import tool_call_type
+from labs_env.rollout.generation import Truncation
 
 __all__ = [
     "MalformedMode",
@@ -134,13 +135,26 @@ def history_to_chat(
     return messages
 
 
-def truncate_content(content: Any) -> str:
-    """The model's text as a Labs message content (None -> "", cut to the length limit)."""
+def truncate_content(content: Any) -> tuple[str, Truncation | None]:
+    """The model's text as a Labs message content (None -> "", cut to the length limit) and
+    the :class:`~labs_env.rollout.generation.Truncation` recording a cut (``None``: no cut).
+
+    Example:
+        >>> text, cut = truncate_content("x" * 10_005)
+        >>> len(text), cut.original_length, cut.kept_length
+        (10000, 10005, 10000)
+    """
     text = content if isinstance(content, str) else ""
-    if len(text) > MAX_MESSAGE_CHARS:
-        logger.warning("truncating a %d-character reply to %d", len(text), MAX_MESSAGE_CHARS)
-        text = text[:MAX_MESSAGE_CHARS]
-    return text
+    if len(text) <= MAX_MESSAGE_CHARS:
+        return text, None
+    logger.warning("truncating a %d-character reply to %d", len(text), MAX_MESSAGE_CHARS)
+    cut = Truncation(
+        field="content",
+        original_length=len(text),
+        kept_length=MAX_MESSAGE_CHARS,
+        reason=f"the service's {MAX_MESSAGE_CHARS:,}-character message limit",
+    )
+    return text[:MAX_MESSAGE_CHARS], cut
 
 
 def _chat_calls(calls: Any, names: Mapping[str, str], index: int) -> list[dict[str, Any]]:

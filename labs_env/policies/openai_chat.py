@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import threading
 import time
@@ -17,9 +18,17 @@ from typing import Any
 
 import httpx
 
+from labs_env.checks import check_flag
 from labs_env.client.api_key import ApiKey
-from labs_env.client.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after, record_wait
+from labs_env.client.retry import (
+    RETRY_STATUSES,
+    RetryPolicy,
+    parse_retry_after,
+    sleep_async,
+    sleep_sync,
+)
 from labs_env.errors import APIError, LabsValidationError
+from labs_env.policies._chat_response import TOKEN_ID_FIELDS, UnusableGeneration, chat_generation
 from labs_env.policies._chat_tools import (
     MalformedMode,
     ToolMapping,
@@ -30,6 +39,8 @@ from labs_env.policies._chat_tools import (
 from labs_env.rollout.policy import Action, EpisodeContext
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "ChatCompletionError", "OpenAIChatPolicy"]
+
+logger = logging.getLogger("labs_env.policies.openai_chat")
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are the agent in a conversation scenario ({collection}/{scenario}).\n"
@@ -57,6 +68,13 @@ class ChatCompletionError(APIError):
 class OpenAIChatPolicy:
     """Call a chat-completions model once per turn.
 
+    Each action carries, beside the message, the :class:`~labs_env.rollout.generation.Generation`
+    the server reported: ``finish_reason`` (a reply cut by ``max_tokens`` is
+    ``"length"``, marked in ``info["reply_cut_by_length"]`` and the record), ``usage``,
+    ``model``, per-token ``logprobs`` and, from vLLM, the token ids. Content over the service's
+    10,000-character limit is cut and the cut recorded as a
+    :class:`~labs_env.rollout.generation.Truncation`.
+
     Both sync and async: ``policy(history, context)`` blocks, ``await policy.acall(history,
     context)`` does not. Collection code should prefer ``acall`` when it exists (see
     :func:`labs_env.policies.acall_policy`).
@@ -71,6 +89,11 @@ class OpenAIChatPolicy:
         system_prompt: a template with the placeholders ``{collection}``, ``{scenario}``,
             ``{description}``, ``{turn}`` and ``{max_turns}``; ``None`` sends no system message.
         temperature, max_tokens: sampling settings sent with every request.
+        logprobs: ask for each generated token's log-probability (``"logprobs": true``).
+        token_ids: also ask for the prompt and completion token ids with vLLM's extensions
+            (``return_token_ids``, ``return_tokens_as_token_ids``); servers without them may
+            reject the request, so only for vLLM (or servers that accept the fields). Token ids
+            and log-probabilities are read from the response whenever present.
         timeout: seconds per HTTP request.
         max_retries: extra attempts on connection errors, timeouts, 408, 429 and 5xx.
         retry_policy: backoff, deadline and rate-limit wait caps (the client's
@@ -93,6 +116,8 @@ class OpenAIChatPolicy:
         system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
         temperature: float = 0.7,
         max_tokens: int = 512,
+        logprobs: bool = True,
+        token_ids: bool = False,
         timeout: float = 60.0,
         max_retries: int = 3,
         retry_policy: RetryPolicy | None = None,
@@ -108,6 +133,8 @@ class OpenAIChatPolicy:
         self.system_prompt = system_prompt
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.logprobs = check_flag(logprobs, "logprobs")
+        self.token_ids = check_flag(token_ids, "token_ids")
         self.timeout = timeout
         self.max_retries = max_retries
         self.retry_policy = retry_policy or RetryPolicy()
@@ -134,41 +161,31 @@ class OpenAIChatPolicy:
 
     def __call__(self, history: Sequence[Mapping[str, Any]], context: EpisodeContext) -> Action:
         """The model's action for this turn (blocking)."""
-        body, mapping = self.build_request(history, context)
+        exchange = self._exchange(history, context)
         client = self._sync_client()
-        started = time.monotonic()
-        for attempt in range(self.max_retries + 1):
-            delay: float | None
+        while True:
             try:
-                response = client.post(self._url, json=body, headers=self._headers())
+                response = client.post(self._url, json=exchange.body, headers=self._headers())
             except httpx.TransportError as exc:
-                delay = self._delay_after_exception(attempt, exc, started)
+                exchange.failed(exc)
             else:
-                delay = self._delay_after_response(attempt, response, started)
-                if delay is None:
-                    return self.parse_response(response, mapping)
-            if not record_wait(delay):
-                time.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+                if exchange.answered(response):
+                    return exchange.action
+            sleep_sync(exchange.delay)
 
     async def acall(self, history: Sequence[Mapping[str, Any]], context: EpisodeContext) -> Action:
         """The model's action for this turn (async; one pooled client per event loop)."""
-        body, mapping = self.build_request(history, context)
+        exchange = self._exchange(history, context)
         client = self._async_client()
-        started = time.monotonic()
-        for attempt in range(self.max_retries + 1):
-            delay: float | None
+        while True:
             try:
-                response = await client.post(self._url, json=body, headers=self._headers())
+                response = await client.post(self._url, json=exchange.body, headers=self._headers())
             except httpx.TransportError as exc:
-                delay = self._delay_after_exception(attempt, exc, started)
+                exchange.failed(exc)
             else:
-                delay = self._delay_after_response(attempt, response, started)
-                if delay is None:
-                    return self.parse_response(response, mapping)
-            if not record_wait(delay):
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+                if exchange.answered(response):
+                    return exchange.action
+            await sleep_async(exchange.delay)
 
     def close(self) -> None:
         """Close the sync HTTP client (async clients: :meth:`aclose`)."""
@@ -205,6 +222,10 @@ class OpenAIChatPolicy:
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
         }
+        if self.logprobs:
+            body["logprobs"] = True
+        if self.token_ids:
+            body.update(TOKEN_ID_FIELDS)
         if mapping.functions:
             body["tools"] = mapping.functions
             body["tool_choice"] = "auto"
@@ -212,19 +233,40 @@ class OpenAIChatPolicy:
         return body, mapping
 
     def parse_response(self, response: httpx.Response, mapping: ToolMapping) -> Action:
-        """The Labs action from a successful chat-completions response."""
+        """The Labs action from a successful chat-completions response, with the
+        :class:`~labs_env.rollout.generation.Generation` that produced it (finish reason,
+        usage, model, and the log-probabilities and token ids the server returned)."""
         try:
-            message = response.json()["choices"][0]["message"]
-            if not isinstance(message, Mapping):
+            payload = response.json()
+            choice = payload["choices"][0]
+            message = choice["message"]
+            if not isinstance(message, Mapping) or not isinstance(choice, Mapping):
                 raise TypeError("message is not an object")
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise ChatCompletionError(
                 f"unusable chat-completions response from {self._url}: {type(exc).__name__}",
                 status_code=response.status_code,
             ) from None
+        raw = message.get("content")
+        content, truncation = truncate_content(raw)
+        try:
+            generation = chat_generation(
+                payload,
+                choice,
+                raw if isinstance(raw, str) else None,
+                [] if truncation is None else [truncation],
+            )
+        except UnusableGeneration as exc:
+            raise ChatCompletionError(
+                f"unusable chat-completions response from {self._url}: {exc}",
+                status_code=response.status_code,
+            ) from None
+        if generation.cut_by_length:
+            logger.warning("the model's reply was cut by max_tokens=%d", self.max_tokens)
         return {
-            "content": truncate_content(message.get("content")),
+            "content": content,
             "tool_calls": mapping.to_labs(message.get("tool_calls"), self.malformed_tool_calls),
+            "generation": generation,
         }
 
     # ------------------------------------------------------------------ internals
@@ -262,46 +304,74 @@ class OpenAIChatPolicy:
             self._async_clients = {loop_id: client}  # clients of finished loops are unusable
         return client
 
-    def _delay_after_response(
-        self, attempt: int, response: httpx.Response, started: float
-    ) -> float | None:
-        """``None`` on success; a delay before retrying; raises when retries are spent."""
+    def _exchange(self, history: Sequence[Mapping[str, Any]], context: EpisodeContext) -> _Exchange:
+        body, mapping = self.build_request(history, context)
+        return _Exchange(self, body, mapping)
+
+    def _scrub(self, text: str) -> str:
+        return self._api_key.redact(text) if self._api_key is not None else text
+
+
+class _Exchange:
+    """One logical call's retry decisions, without I/O (the sync and async callers differ only
+    in how they send and sleep): after each attempt, :meth:`answered` or :meth:`failed` either
+    settles the call (``action`` set, or an error raised) or sets ``delay`` before the next."""
+
+    def __init__(self, policy: OpenAIChatPolicy, body: dict[str, Any], mapping: ToolMapping):
+        self.policy = policy
+        self.body = body
+        self.mapping = mapping
+        self.attempt = 0
+        self.delay = 0.0
+        self.action: Action = ""
+        self._started = time.monotonic()
+
+    def answered(self, response: httpx.Response) -> bool:
+        """``True`` when the call is settled (``action``); ``False``: retry after ``delay``.
+
+        Raises:
+            ChatCompletionError: a failure that is not retried, or retries spent.
+        """
+        policy = self.policy
         if response.is_success:
-            return None
+            self.action = policy.parse_response(response, self.mapping)
+            return True
         status = response.status_code
         delay: float | None = None
         if status in RETRY_STATUSES or status >= 500:
             now = time.time()
             if status == 429:
                 retry_after = parse_retry_after(response.headers.get("retry-after"), now)
-                delay = self.retry_policy.rate_limit_wait(retry_after, None, now, attempt)
+                delay = policy.retry_policy.rate_limit_wait(retry_after, None, now, self.attempt)
             else:
-                delay = self.retry_policy.backoff(attempt)
-        if delay is None or not self._may_retry(attempt, delay, started):
+                delay = policy.retry_policy.backoff(self.attempt)
+        if delay is None or not self._may_retry(delay):
             raise ChatCompletionError(
-                f"chat-completions request to {self._url} failed with HTTP {status}: "
-                f"{self._scrub(_error_text(response))}",
+                f"chat-completions request to {policy._url} failed with HTTP {status}: "
+                f"{policy._scrub(_error_text(response))}",
                 status_code=status,
             )
-        return delay
+        self._next(delay)
+        return False
 
-    def _delay_after_exception(
-        self, attempt: int, exc: httpx.TransportError, started: float
-    ) -> float:
-        delay = self.retry_policy.backoff(attempt)
-        if not self._may_retry(attempt, delay, started):
+    def failed(self, exc: httpx.TransportError) -> None:
+        """A connection failure: set ``delay``, or raise when retries are spent."""
+        delay = self.policy.retry_policy.backoff(self.attempt)
+        if not self._may_retry(delay):
             raise ChatCompletionError(
-                f"chat-completions request to {self._url} failed: "
-                f"{type(exc).__name__}: {self._scrub(str(exc))}"
+                f"chat-completions request to {self.policy._url} failed: "
+                f"{type(exc).__name__}: {self.policy._scrub(str(exc))}"
             ) from None
-        return delay
+        self._next(delay)
 
-    def _may_retry(self, attempt: int, delay: float, started: float) -> bool:
-        elapsed = time.monotonic() - started
-        return attempt < self.max_retries and elapsed + delay <= self.retry_policy.deadline
+    def _may_retry(self, delay: float) -> bool:
+        elapsed = time.monotonic() - self._started
+        policy = self.policy
+        return self.attempt < policy.max_retries and elapsed + delay <= policy.retry_policy.deadline
 
-    def _scrub(self, text: str) -> str:
-        return self._api_key.redact(text) if self._api_key is not None else text
+    def _next(self, delay: float) -> None:
+        self.attempt += 1
+        self.delay = delay
 
 
 def _validate(

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _fake_chat import FakeChatServer, fake_chat_server
 
 from labs_env.errors import LabsValidationError
 from labs_env.json_schema import schema_problems
@@ -23,6 +22,7 @@ from labs_env.policies.scripted import ScriptedPolicy
 from labs_env.rollout.actions import action_to_message
 from labs_env.rollout.policy import EpisodeContext, acall_policy, call_policy, is_async_policy
 from labs_env.testing import instant_retries
+from tests.kit.chat_server import FakeChatServer
 
 KEY = "sk-test-SECRET-0123456789"
 ARTIFACT_SCHEMA = {
@@ -136,21 +136,25 @@ def test_random_policy_rejects_bad_arguments() -> None:
 # --------------------------------------------------------------------------- openai chat policy
 
 
-def _policy(fake: FakeChatServer, **kwargs: Any) -> OpenAIChatPolicy:
-    return OpenAIChatPolicy(fake.base_url, "test-model", api_key=KEY, **kwargs)
+def _policy(fake_chat: FakeChatServer, **kwargs: Any) -> OpenAIChatPolicy:
+    return OpenAIChatPolicy(fake_chat.base_url, "test-model", api_key=KEY, **kwargs)
+
+
+def _sent(action: Any) -> dict[str, Any]:
+    """The message part of an action (its ``generation`` is tested in test_chat_generation)."""
+    return {k: v for k, v in action.items() if k != "generation"}
 
 
 def _call(name: str, arguments: str) -> dict[str, Any]:
     return {"id": "c1", "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
-def test_request_maps_tools_history_and_scenario() -> None:
-    with fake_chat_server() as fake:
-        fake.reply({"content": "Let me check.", "tool_calls": None})
-        with _policy(fake, temperature=0.2, extra_body={"top_p": 0.5}) as policy:
-            action = policy(HISTORY, CTX)
-    assert action == {"content": "Let me check.", "tool_calls": []}
-    request = fake.requests[0]
+def test_request_maps_tools_history_and_scenario(fake_chat: FakeChatServer) -> None:
+    fake_chat.reply({"content": "Let me check.", "tool_calls": None})
+    with _policy(fake_chat, temperature=0.2, extra_body={"top_p": 0.5}) as policy:
+        action = policy(HISTORY, CTX)
+    assert _sent(action) == {"content": "Let me check.", "tool_calls": []}
+    request = fake_chat.requests[0]
     assert request["path"] == "/v1/chat/completions"
     assert request["headers"]["Authorization"] == f"Bearer {KEY}"
     body = request["body"]
@@ -172,7 +176,7 @@ def test_request_maps_tools_history_and_scenario() -> None:
     assert chat[2]["tool_call_id"] == call["id"]
 
 
-def test_tool_calls_map_back_to_labs_calls() -> None:
+def test_tool_calls_map_back_to_labs_calls(fake_chat: FakeChatServer) -> None:
     note = {
         "summary": "Refund approved",
         "amount": 20,
@@ -181,19 +185,18 @@ def test_tool_calls_map_back_to_labs_calls() -> None:
         "tags": ["refund"],
         "contact": {"email": "a@example.com"},
     }
-    with fake_chat_server() as fake:
-        fake.reply(
-            {
-                "content": None,
-                "tool_calls": [
-                    _call("claim_status", '{"value": "approve"}'),
-                    _call("case_note", json.dumps(note)),
-                    _call("no_such_tool", "{}"),
-                ],
-            }
-        )
-        action = _policy(fake)(HISTORY, CTX)
-    assert action == {
+    fake_chat.reply(
+        {
+            "content": None,
+            "tool_calls": [
+                _call("claim_status", '{"value": "approve"}'),
+                _call("case_note", json.dumps(note)),
+                _call("no_such_tool", "{}"),
+            ],
+        }
+    )
+    action = _policy(fake_chat)(HISTORY, CTX)
+    assert _sent(action) == {
         "content": "",
         "tool_calls": [
             {"type": "decision", "name": "claim_status", "input": {"value": "approve"}},
@@ -204,64 +207,62 @@ def test_tool_calls_map_back_to_labs_calls() -> None:
 
 
 @pytest.mark.parametrize(("mode", "expected"), [("keep", 1), ("drop", 0)])
-def test_malformed_arguments_are_kept_raw_or_dropped(mode: str, expected: int) -> None:
-    with fake_chat_server() as fake:
-        fake.reply({"content": "ok", "tool_calls": [_call("case_note", '{"summary": "cut')]})
-        action = _policy(fake, malformed_tool_calls=mode)(HISTORY, CTX)
+def test_malformed_arguments_are_kept_raw_or_dropped(
+    mode: str, expected: int, fake_chat: FakeChatServer
+) -> None:
+    fake_chat.reply({"content": "ok", "tool_calls": [_call("case_note", '{"summary": "cut')]})
+    action = _policy(fake_chat, malformed_tool_calls=mode)(HISTORY, CTX)
     assert isinstance(action, dict)
     assert len(action["tool_calls"]) == expected
     if expected:
         assert action["tool_calls"][0]["input"] == {"_raw_arguments": '{"summary": "cut'}
 
 
-def test_429_is_retried_after_retry_after() -> None:
-    with fake_chat_server() as fake:
-        fake.fail(429, {"error": {"message": "slow down"}}, Retry_After="2")
-        fake.reply({"content": "second try"})
-        with instant_retries() as waits:
-            action = _policy(fake)(HISTORY, CTX)
-    assert action == {"content": "second try", "tool_calls": []}
-    assert len(fake.requests) == 2 and waits and waits[0] >= 2.0
+def test_429_is_retried_after_retry_after(fake_chat: FakeChatServer) -> None:
+    fake_chat.fail(429, {"error": {"message": "slow down"}}, Retry_After="2")
+    fake_chat.reply({"content": "second try"})
+    with instant_retries() as waits:
+        action = _policy(fake_chat)(HISTORY, CTX)
+    assert _sent(action) == {"content": "second try", "tool_calls": []}
+    assert len(fake_chat.requests) == 2 and waits and waits[0] >= 2.0
 
 
-def test_retries_are_bounded_and_errors_never_show_the_key() -> None:
-    with fake_chat_server() as fake:
-        fake.fail(503, {"error": {"message": f"overloaded; you sent Bearer {KEY}"}})
-        policy = _policy(fake, max_retries=2)
-        with instant_retries(), pytest.raises(ChatCompletionError) as caught:
-            policy(HISTORY, CTX)
-    assert len(fake.requests) == 3
+def test_retries_are_bounded_and_errors_never_show_the_key(fake_chat: FakeChatServer) -> None:
+    fake_chat.fail(503, {"error": {"message": f"overloaded; you sent Bearer {KEY}"}})
+    policy = _policy(fake_chat, max_retries=2)
+    with instant_retries(), pytest.raises(ChatCompletionError) as caught:
+        policy(HISTORY, CTX)
+    assert len(fake_chat.requests) == 3
     assert caught.value.status_code == 503
     assert KEY not in str(caught.value) and "overloaded" in str(caught.value)
     assert KEY not in repr(policy)
 
 
-def test_client_errors_are_not_retried() -> None:
-    with fake_chat_server() as fake:
-        fake.fail(400, {"error": {"message": "bad model"}})
-        with pytest.raises(ChatCompletionError, match="400: bad model"):
-            _policy(fake)(HISTORY, CTX)
-    assert len(fake.requests) == 1
+def test_client_errors_are_not_retried(fake_chat: FakeChatServer) -> None:
+    fake_chat.fail(400, {"error": {"message": "bad model"}})
+    with pytest.raises(ChatCompletionError, match="400: bad model"):
+        _policy(fake_chat)(HISTORY, CTX)
+    assert len(fake_chat.requests) == 1
 
 
-def test_api_key_falls_back_to_openai_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_api_key_falls_back_to_openai_api_key(
+    monkeypatch: pytest.MonkeyPatch, fake_chat: FakeChatServer
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    with fake_chat_server() as fake:
-        fake.reply({"content": "hi"})
-        policy = OpenAIChatPolicy(fake.base_url, "m")
-        policy(HISTORY, CTX)
-    assert fake.requests[0]["headers"]["Authorization"] == f"Bearer {KEY}"
+    fake_chat.reply({"content": "hi"})
+    policy = OpenAIChatPolicy(fake_chat.base_url, "m")
+    policy(HISTORY, CTX)
+    assert fake_chat.requests[0]["headers"]["Authorization"] == f"Bearer {KEY}"
     assert KEY not in repr(policy) and "api_key=set" in repr(policy)
     with pytest.raises(TypeError, match="cannot be pickled"):
         pickle.dumps(policy)  # would write the key out
     monkeypatch.delenv("OPENAI_API_KEY")
-    with fake_chat_server() as fake:
-        fake.reply({"content": "hi"})
-        OpenAIChatPolicy(fake.base_url, "m")(HISTORY, CTX)
-    assert "Authorization" not in fake.requests[0]["headers"]
+    fake_chat.requests.clear()  # a policy made without any key now
+    OpenAIChatPolicy(fake_chat.base_url, "m")(HISTORY, CTX)
+    assert "Authorization" not in fake_chat.requests[0]["headers"]
 
 
-def test_async_call_and_calling_helpers() -> None:
+def test_async_call_and_calling_helpers(fake_chat: FakeChatServer) -> None:
     async def run(policy: OpenAIChatPolicy) -> list[Any]:
         try:
             return list(
@@ -270,16 +271,15 @@ def test_async_call_and_calling_helpers() -> None:
         finally:
             await policy.aclose()
 
-    with fake_chat_server() as fake:
-        fake.reply({"content": None, "tool_calls": [_call("claim_status", '"deny"')]})
-        policy = _policy(fake)
-        assert is_async_policy(policy)
-        results = asyncio.run(run(policy))
+    fake_chat.reply({"content": None, "tool_calls": [_call("claim_status", '"deny"')]})
+    policy = _policy(fake_chat)
+    assert is_async_policy(policy)
+    results = asyncio.run(run(policy))
     expected = {
         "content": "",
         "tool_calls": [{"type": "decision", "name": "claim_status", "input": {"value": "deny"}}],
     }
-    assert results == [expected] * 3 and len(fake.requests) == 3
+    assert [_sent(r) for r in results] == [expected] * 3 and len(fake_chat.requests) == 3
 
     async def async_policy(history: Any, context: EpisodeContext) -> str:
         return f"async {context.scenario}"
