@@ -18,7 +18,7 @@ import math
 from typing import TypeVar
 
 from labs_env.errors import LabsValidationError
-from labs_env.models import json_problem
+from labs_env.models import is_plain_json, json_problem
 
 __all__ = [
     "check_choice",
@@ -98,6 +98,8 @@ def check_json(value: T, field: str) -> T:
         labs_env.errors.LabsValidationError: config.seed: nan is not a finite number (JSON has \
 no NaN or Infinity) (fix: pass plain JSON: finite numbers, str keys, valid Unicode text)
     """
+    if is_plain_json(value):  # the fast check; the slow one says where
+        return value
     problem = json_problem(value, field)
     if problem is not None:
         raise LabsValidationError(

@@ -224,6 +224,15 @@ def encode_message(message: Message) -> bytes:
     return _encode_message(message, exclude_none=True)
 
 
+def _checked_messages(messages: tuple[Message, ...]) -> tuple[Message, ...]:
+    for index, message in enumerate(messages):
+        if type(message) is not Message and not isinstance(message, Message):
+            raise TypeError(
+                f"EncodedMessages holds Message objects; item {index} is {type(message).__name__}"
+            )
+    return messages
+
+
 class EncodedMessages(Sequence[Message]):
     """Validated messages together with their JSON, as a request body's ``messages`` holds it.
 
@@ -241,15 +250,8 @@ class EncodedMessages(Sequence[Message]):
     __slots__ = ("_json", "_messages")
 
     def __init__(self, messages: Iterable[Message] = ()) -> None:
-        items = tuple(messages)
-        for index, message in enumerate(items):
-            if not isinstance(message, Message):
-                raise TypeError(
-                    f"EncodedMessages holds Message objects; item {index} is "
-                    f"{type(message).__name__}"
-                )
-        self._messages = items
-        self._json = b"[" + b",".join(map(encode_message, items)) + b"]"
+        self._messages = _checked_messages(tuple(messages))
+        self._json = b"[" + b",".join(map(encode_message, self._messages)) + b"]"
 
     @property
     def json(self) -> bytes:
@@ -258,14 +260,15 @@ class EncodedMessages(Sequence[Message]):
 
     def extended(self, *messages: Message) -> EncodedMessages:
         """These messages followed by ``messages`` (only the new ones are encoded)."""
-        extra = EncodedMessages(messages)
         if not self._messages:
-            return extra
+            return EncodedMessages(messages)
         if not messages:
             return self
         joined = EncodedMessages.__new__(EncodedMessages)
-        joined._messages = self._messages + extra._messages
-        joined._json = self._json[:-1] + b"," + extra._json[1:]
+        joined._messages = self._messages + _checked_messages(messages)
+        joined._json = b"".join(
+            (self._json[:-1], b",", b",".join(map(encode_message, messages)), b"]")
+        )
         return joined
 
     def __len__(self) -> int:

@@ -150,7 +150,15 @@ class EpisodeRun:
         self.policy = policy
         self.policy_is_async = is_async_policy(policy)
         acall = getattr(policy, "acall", None)
-        self._acall = acall if inspect.iscoroutinefunction(acall) else None
+        # The coroutine function to await each turn (an object's ``acall``, or an async
+        # function), found once rather than per turn.
+        self._acall = (
+            acall
+            if inspect.iscoroutinefunction(acall)
+            else policy
+            if inspect.iscoroutinefunction(policy)
+            else None
+        )
         self.driver = driver
         self.specs = specs  # shared by the workers: each spec is taken by one of them
         self.total = total
