@@ -226,7 +226,7 @@ def encode_message(message: Message) -> bytes:
 
 def _checked_messages(messages: tuple[Message, ...]) -> tuple[Message, ...]:
     for index, message in enumerate(messages):
-        if type(message) is not Message and not isinstance(message, Message):
+        if not isinstance(message, Message):
             raise TypeError(
                 f"EncodedMessages holds Message objects; item {index} is {type(message).__name__}"
             )

@@ -153,7 +153,8 @@ def _check_content(content: str, field: str) -> None:
             f"{len(content)} characters, more than the service's limit of {MAX_MESSAGE_CHARS}",
             "shorten the message",
         )
-    check_json(content, field)  # valid Unicode: a lone surrogate cannot be sent
+    if not content.isascii():  # valid Unicode: a lone surrogate cannot be sent
+        check_json(content, field)
 
 
 def _call_fields(call: Any, field: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ may add some) → ``terminated``.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -321,7 +322,7 @@ class Episode:
             breakdown = (
                 None if result.score_breakdown is None else _copy_json(result.score_breakdown)
             )
-            plain = all(value - value == 0.0 for value in scores.values())
+            plain = all(map(math.isfinite, scores.values()))
         except _NotPlainJson:
             plain = False
         if plain:
