@@ -7,12 +7,14 @@ Rules shared by every export:
   training data.
 - Conversations are chat messages (persona ``user``, agent ``assistant``); trailing messages
   after the agent's last message are cut (nothing to learn from them).
-- By default (``tool_call_format="openai"``) a conversation is exactly what
-  :class:`~labs_env.policies.OpenAIChatPolicy` sends a model (TRL's tool-calling format):
-  each call ``{"id", "type": "function", "function": {"name", "arguments": "<JSON text>"}}``
-  followed by its ``tool`` result message, and every row has a ``tools`` column with the
-  function definitions the model was offered. ``tool_call_format="labs"`` keeps Labs calls
-  (and the Labs tool definitions as ``tools``).
+- By default (``tool_call_format="openai"``) a conversation is the transcript
+  :class:`~labs_env.policies.OpenAIChatPolicy` sends a model, as the model's chat template
+  renders it (TRL's tool-calling dataset format; see
+  :func:`~labs_env.policies.chat_format.template_form`): each call ``{"id", "type":
+  "function", "function": {"name", "arguments": {...}}}`` followed by its ``tool`` result
+  message (``tool_call_id``, ``name``), and every row has a ``tools`` column with the function
+  definitions the model was offered. ``tool_call_format="labs"`` keeps Labs calls (and the
+  Labs tool definitions as ``tools``).
 - A ``system_prompt``, when given, is prepended to every conversation.
 - :func:`to_hf_dataset` gives back exactly the rows (no ``None`` filled into tool arguments).
 
@@ -28,7 +30,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,8 +39,7 @@ from typing import Any, Literal
 from labs_env.errors import LabsValidationError
 from labs_env.evaluation.outcomes import RecordLike, as_record, outcome
 from labs_env.models import ToolDefinition
-from labs_env.policies import OpenAIChatPolicy
-from labs_env.rollout.policy import EpisodeContext
+from labs_env.policies.chat_format import chat_transcript, template_form
 from labs_env.rollout.strict_json import encode_line
 from labs_env.rollout.trajectory import TrajectoryRecord
 
@@ -83,11 +83,9 @@ def _transcript(
         raise LabsValidationError("tool_call_format", f"must be 'openai' or 'labs', not {fmt!r}")
     tools = [ToolDefinition.model_validate(tool) for tool in rec.tools or []]
     if fmt == "openai":
-        # What the policy sends, built by the policy itself (no request is made).
-        context = EpisodeContext(collection=rec.collection, scenario=rec.scenario, tools=(*tools,))
-        body, _ = _chat_policy().build_request(rec.conversation(), context)
-        messages: list[dict[str, Any]] = body["messages"]
-        offered: list[dict[str, Any]] = body.get("tools", [])
+        # The conversation the model read: the policy's transcript, as the template renders it.
+        wire, offered = chat_transcript(rec.conversation(), tools)
+        messages = template_form(wire)
     else:
         messages = [_labs_message(m) for m in rec.conversation()]
         offered = [tool.model_dump(exclude_none=True) for tool in tools]
@@ -96,12 +94,6 @@ def _transcript(
     if system_prompt is not None and messages:
         messages.insert(0, {"role": "system", "content": system_prompt})
     return messages, offered
-
-
-@functools.cache
-def _chat_policy() -> OpenAIChatPolicy:
-    """Only its request building is used: no URL is contacted, no key is read."""
-    return OpenAIChatPolicy("http://127.0.0.1/v1", "transcript", api_key="", system_prompt=None)
 
 
 def sft_examples(

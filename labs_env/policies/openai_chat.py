@@ -2,7 +2,7 @@
 
 vLLM, SGLang, Ollama, llama.cpp and hosted APIs all speak ``POST {base_url}/chat/completions``
 with function calling; this policy maps the episode's tools to functions and the model's tool
-calls back to Labs tool calls (see :mod:`labs_env.policies._chat_tools`).
+calls back to Labs tool calls (see :mod:`labs_env.policies.chat_format`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from labs_env.client.retry import (
 )
 from labs_env.errors import APIError, LabsValidationError
 from labs_env.policies._chat_response import TOKEN_ID_FIELDS, UnusableGeneration, chat_generation
-from labs_env.policies._chat_tools import (
+from labs_env.policies.chat_format import (
     MalformedMode,
     ToolMapping,
     build_tool_mapping,

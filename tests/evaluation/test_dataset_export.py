@@ -66,11 +66,11 @@ RECORDS = [
 def test_episode_messages_cut_trailing_persona_and_convert_tool_calls() -> None:
     messages = episode_messages(RECORDS[0], system_prompt="Be kind.")
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant"]
-    assert messages[-1]["tool_calls"] == [  # as OpenAIChatPolicy sends it
+    assert messages[-1]["tool_calls"] == [  # as the model's chat template renders it
         {
             "id": "call_3_0",
             "type": "function",
-            "function": {"name": "claim_status", "arguments": '{"value": "approve"}'},
+            "function": {"name": "claim_status", "arguments": {"value": "approve"}},
         }
     ]
     labs = episode_messages(RECORDS[0], tool_call_format="labs")

@@ -1,9 +1,11 @@
-"""The export's tool calls are what ``OpenAIChatPolicy`` sent (TRL's tool-calling format: call
-ids, ``tool`` result messages, arguments as JSON text, a ``tools`` column), and a Hugging Face
-dataset of the rows gives back exactly the rows."""
+"""The export's conversations are what ``OpenAIChatPolicy`` sent, as the model's chat template
+renders it (TRL's tool-calling format: call ids, ``tool`` result messages with their function's
+name, arguments as objects, a ``tools`` column), and a Hugging Face dataset of the rows gives
+back exactly the rows."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from labs_env.datasets import dpo_pairs, episode_messages, grpo_groups, sft_examples, to_hf_dataset
 from labs_env.models import ToolDefinition
 from labs_env.policies import OpenAIChatPolicy
+from labs_env.policies.chat_format import template_form
 from labs_env.rollout.collection import collect_sync, episode_specs
 from labs_env.rollout.policy import EpisodeContext
 from labs_env.rollout.trajectory import TrajectoryRecord, read_trajectories
@@ -86,18 +89,23 @@ def _sent(record: TrajectoryRecord) -> dict[str, Any]:
     return {**body, "messages": body["messages"][: last + 1]}
 
 
-def test_messages_are_what_the_policy_sent() -> None:
+def test_messages_are_what_the_policy_sent_as_the_template_renders_it() -> None:
     record = _record("ep_a", "deny", 0.9)
     body = _sent(record)
     messages = episode_messages(record)
-    assert messages == body["messages"]
-    calls = [m for m in messages if m.get("tool_calls")]
-    assert calls[0]["tool_calls"][0]["id"] and isinstance(
-        calls[0]["tool_calls"][0]["function"]["arguments"], str
-    )
-    assert any(m["role"] == "tool" for m in messages)
+    assert messages == template_form(body["messages"])
+    assert len(messages) == len(body["messages"])
+    for exported, sent in zip(messages, body["messages"], strict=True):
+        assert exported["role"] == sent["role"] and exported["content"] == sent["content"]
+        calls = zip(exported.get("tool_calls", []), sent.get("tool_calls", []), strict=True)
+        for ours, theirs in calls:
+            assert ours["id"] == theirs["id"]  # the call ids the model saw
+            assert ours["function"]["name"] == theirs["function"]["name"]
+            assert json.loads(theirs["function"]["arguments"]) == ours["function"]["arguments"]
+    tool_messages = [m for m in messages if m["role"] == "tool"]
+    assert [m["name"] for m in tool_messages] == ["case_note"]  # cut after the last agent turn
     row = sft_examples([record], min_reward=0.5)[0]
-    assert row["messages"] == body["messages"] and row["tools"] == body["tools"]
+    assert row["messages"] == messages and row["tools"] == body["tools"]
 
 
 def test_dpo_and_grpo_rows_carry_the_tools() -> None:
@@ -107,8 +115,8 @@ def test_dpo_and_grpo_rows_carry_the_tools() -> None:
     assert pair["tools"] == group["tools"] == _sent(records[0])["tools"]
 
 
+@pytest.mark.train  # needs the `datasets` package: the [train] stage has it
 def test_rows_survive_a_hugging_face_dataset_exactly() -> None:
-    pytest.importorskip("datasets")
     records = [_record("ep_a", "deny", 0.9), _record("ep_b", "approve", 0.1)]
     for rows in (sft_examples(records, min_reward=0.0), dpo_pairs(records), grpo_groups(records)):
         assert rows

@@ -1,10 +1,34 @@
-"""Mapping between Labs tools / tool calls and OpenAI-style function calling.
+"""A Labs conversation in chat-completions form, and its tools as functions.
 
 Labs tools are the agent's outputs (a decision among options, or a JSON artifact), so they map
 to functions whose arguments are the tool input: a decision becomes a function with one
 ``value`` argument restricted to the options, an artifact a function whose parameters are the
 tool's ``json_schema``. There is no tool *result* in Labs; to keep the chat transcript valid for
 servers that demand one, each earlier call is followed by a short ``tool`` message.
+
+Two forms of the same transcript:
+
+- :func:`chat_transcript`: the wire form, what :class:`~labs_env.policies.OpenAIChatPolicy`
+  sends a chat-completions server (each call's ``arguments`` as JSON text, as the API wants);
+- :func:`template_form`: what a chat template renders, i.e. what the model reads — the
+  ``arguments`` as an object (servers such as vLLM decode the JSON text before templating, and
+  templates write it with ``tojson``), and each ``tool`` message with its function's ``name``.
+  This is TRL's documented tool-calling dataset format.
+
+Example:
+    >>> from labs_env.models import ToolDefinition
+    >>> tool = ToolDefinition(id="claim_status", type="decision", name="Claim status",
+    ...                       mode="options", options=["approve", "deny"])
+    >>> history = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Denied.",
+    ...            "tool_calls": [{"type": "decision", "name": "claim_status",
+    ...                            "input": {"value": "deny"}}]}]
+    >>> messages, functions = chat_transcript(history, [tool])
+    >>> messages[1]["tool_calls"][0]["function"]["arguments"]
+    '{"value": "deny"}'
+    >>> template_form(messages)[1]["tool_calls"][0]["function"]["arguments"], functions[0]["type"]
+    ({'value': 'deny'}, 'function')
+    >>> template_form(messages)[2]
+    {'role': 'tool', 'tool_call_id': 'call_1_0', 'content': 'Recorded.', 'name': 'claim_status'}
 """
 
 from __future__ import annotations
@@ -24,7 +48,9 @@ __all__ = [
     "MalformedMode",
     "ToolMapping",
     "build_tool_mapping",
+    "chat_transcript",
     "history_to_chat",
+    "template_form",
     "truncate_content",
 ]
 
@@ -133,6 +159,46 @@ def history_to_chat(
             for call in chat_calls
         ]
     return messages
+
+
+def chat_transcript(
+    history: Sequence[Mapping[str, Any]], tools: Sequence[ToolDefinition]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A Labs conversation in the wire form a chat-completions server receives, and the
+    function definitions of the episode's tools (``[]`` without tools)."""
+    mapping = build_tool_mapping(tools)
+    return history_to_chat(history, mapping), mapping.functions
+
+
+def template_form(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The wire-form ``messages`` as a chat template renders them (see the module docstring):
+    ``arguments`` decoded to objects (text that is not a JSON object stays text), ``tool``
+    messages named after their call's function. Fresh dicts; the input is not changed."""
+    names: dict[str, str] = {}
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        entry = dict(message)
+        if isinstance(entry.get("tool_calls"), list):
+            entry["tool_calls"] = [_decoded_call(call, names) for call in entry["tool_calls"]]
+        if entry.get("role") == "tool" and entry.get("tool_call_id") in names:
+            entry["name"] = names[entry["tool_call_id"]]
+        out.append(entry)
+    return out
+
+
+def _decoded_call(call: Mapping[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    function = dict(call.get("function") or {})
+    arguments = function.get("arguments")
+    if isinstance(arguments, str):
+        try:
+            decoded = json.loads(arguments)
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, dict):
+            function["arguments"] = decoded
+    if isinstance(call.get("id"), str) and isinstance(function.get("name"), str):
+        names[call["id"]] = function["name"]
+    return {**call, "function": function}
 
 
 def truncate_content(content: Any) -> tuple[str, Truncation | None]:
