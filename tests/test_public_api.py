@@ -73,3 +73,104 @@ def test_constructors_take_the_same_arguments() -> None:
     async_params = inspect.signature(AsyncLabsClient).parameters
     assert list(sync_params) == list(async_params)
     assert list(sync_params)[:4] == ["api_key", "base_url", "timeout", "max_retries"]
+
+
+#: Every public name of 0.1 (before the package was split into layers): still importable from
+#: ``labs_env`` itself; deep import paths changed (CHANGELOG.md lists them).
+PUBLIC_IN_0_1 = frozenset(
+    {
+        "DOCUMENTED_CURRICULUM",
+        "APIConnectionError",
+        "APIError",
+        "APIResponseValidationError",
+        "APIStatusError",
+        "APITimeoutError",
+        "AgentAction",
+        "AsyncLabsClient",
+        "AuthenticationError",
+        "BadRequestError",
+        "BatchEvaluateItem",
+        "BatchEvaluateResult",
+        "BatchItemResult",
+        "Catalog",
+        "CollectProgress",
+        "CompareOutcome",
+        "CompareResult",
+        "CurriculumPhase",
+        "CurriculumWrapper",
+        "EpisodeCompleteError",
+        "EpisodeContext",
+        "EpisodeCreated",
+        "EpisodeNotFoundError",
+        "EpisodeSpec",
+        "EvalProgress",
+        "EvalResult",
+        "EvaluationResult",
+        "InternalServerError",
+        "JsonlWriter",
+        "LabsClient",
+        "LabsEnv",
+        "LabsError",
+        "LabsValidationError",
+        "LabsVectorEnv",
+        "Message",
+        "MessageHistory",
+        "NotFoundError",
+        "OpenAIChatPolicy",
+        "PerEnv",
+        "PermissionDeniedError",
+        "Policy",
+        "RandomPolicy",
+        "RateLimitError",
+        "RateLimitSnapshot",
+        "RetryPolicy",
+        "RewardConfig",
+        "ScoreRewardWrapper",
+        "ScriptedPolicy",
+        "SparseFinalScoring",
+        "ToolCall",
+        "ToolDefinition",
+        "TrajectoryRecord",
+        "TrajectoryRecorder",
+        "TurnMismatchError",
+        "TurnRecord",
+        "TurnResult",
+        "Unicode",
+        "VectorCurriculumWrapper",
+        "VectorStepError",
+        "__version__",
+        "acompare_policies",
+        "aevaluate_policy",
+        "collect",
+        "collect_groups",
+        "collect_sync",
+        "compare_policies",
+        "completed_keys",
+        "episode_specs",
+        "evaluate_policy",
+        "load_policy",
+        "make_async_client",
+        "make_client",
+        "read_trajectories",
+        "register_catalog",
+    }
+)
+
+
+def test_the_public_names_of_0_1_still_import_from_the_package() -> None:
+    assert set(labs_env.__all__) >= PUBLIC_IN_0_1
+    for name in PUBLIC_IN_0_1:
+        assert getattr(labs_env, name) is not None, name
+
+
+def test_derived_twins_take_the_parameters_of_what_they_derive_from() -> None:
+    pairs = [
+        (labs_env.evaluate_policy, labs_env.aevaluate_policy),
+        (labs_env.compare_policies, labs_env.acompare_policies),
+        (labs_env.collect_sync, labs_env.collect),
+        (labs_env.collect_groups, labs_env.collect),
+    ]
+    for twin, origin in pairs:
+        assert list(inspect.signature(twin).parameters) == list(
+            inspect.signature(origin).parameters
+        ), twin.__name__
