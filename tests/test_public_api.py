@@ -78,7 +78,7 @@ def test_constructors_take_the_same_arguments() -> None:
 #: Every public name of 0.1 (before the package was split into layers): still importable from
 #: ``labs_env`` itself; deep import paths changed (CHANGELOG.md lists them).
 PUBLIC_IN_0_1 = frozenset(
-    {
+    [
         "DOCUMENTED_CURRICULUM",
         "APIConnectionError",
         "APIError",
@@ -153,7 +153,7 @@ PUBLIC_IN_0_1 = frozenset(
         "make_client",
         "read_trajectories",
         "register_catalog",
-    }
+    ]
 )
 
 
