@@ -77,84 +77,23 @@ def test_constructors_take_the_same_arguments() -> None:
 
 #: Every public name of 0.1 (before the package was split into layers): still importable from
 #: ``labs_env`` itself; deep import paths changed (CHANGELOG.md lists them).
-PUBLIC_IN_0_1 = frozenset(
-    [
-        "DOCUMENTED_CURRICULUM",
-        "APIConnectionError",
-        "APIError",
-        "APIResponseValidationError",
-        "APIStatusError",
-        "APITimeoutError",
-        "AgentAction",
-        "AsyncLabsClient",
-        "AuthenticationError",
-        "BadRequestError",
-        "BatchEvaluateItem",
-        "BatchEvaluateResult",
-        "BatchItemResult",
-        "Catalog",
-        "CollectProgress",
-        "CompareOutcome",
-        "CompareResult",
-        "CurriculumPhase",
-        "CurriculumWrapper",
-        "EpisodeCompleteError",
-        "EpisodeContext",
-        "EpisodeCreated",
-        "EpisodeNotFoundError",
-        "EpisodeSpec",
-        "EvalProgress",
-        "EvalResult",
-        "EvaluationResult",
-        "InternalServerError",
-        "JsonlWriter",
-        "LabsClient",
-        "LabsEnv",
-        "LabsError",
-        "LabsValidationError",
-        "LabsVectorEnv",
-        "Message",
-        "MessageHistory",
-        "NotFoundError",
-        "OpenAIChatPolicy",
-        "PerEnv",
-        "PermissionDeniedError",
-        "Policy",
-        "RandomPolicy",
-        "RateLimitError",
-        "RateLimitSnapshot",
-        "RetryPolicy",
-        "RewardConfig",
-        "ScoreRewardWrapper",
-        "ScriptedPolicy",
-        "SparseFinalScoring",
-        "ToolCall",
-        "ToolDefinition",
-        "TrajectoryRecord",
-        "TrajectoryRecorder",
-        "TurnMismatchError",
-        "TurnRecord",
-        "TurnResult",
-        "Unicode",
-        "VectorCurriculumWrapper",
-        "VectorStepError",
-        "__version__",
-        "acompare_policies",
-        "aevaluate_policy",
-        "collect",
-        "collect_groups",
-        "collect_sync",
-        "compare_policies",
-        "completed_keys",
-        "episode_specs",
-        "evaluate_policy",
-        "load_policy",
-        "make_async_client",
-        "make_client",
-        "read_trajectories",
-        "register_catalog",
-    ]
-)
+_NAMES_0_1 = """
+    DOCUMENTED_CURRICULUM APIConnectionError APIError APIResponseValidationError
+    APIStatusError APITimeoutError AgentAction AsyncLabsClient AuthenticationError
+    BadRequestError BatchEvaluateItem BatchEvaluateResult BatchItemResult Catalog
+    CollectProgress CompareOutcome CompareResult CurriculumPhase CurriculumWrapper
+    EpisodeCompleteError EpisodeContext EpisodeCreated EpisodeNotFoundError EpisodeSpec
+    EvalProgress EvalResult EvaluationResult InternalServerError JsonlWriter LabsClient
+    LabsEnv LabsError LabsValidationError LabsVectorEnv Message MessageHistory NotFoundError
+    OpenAIChatPolicy PerEnv PermissionDeniedError Policy RandomPolicy RateLimitError
+    RateLimitSnapshot RetryPolicy RewardConfig ScoreRewardWrapper ScriptedPolicy
+    SparseFinalScoring ToolCall ToolDefinition TrajectoryRecord TrajectoryRecorder
+    TurnMismatchError TurnRecord TurnResult Unicode VectorCurriculumWrapper VectorStepError
+    __version__ acompare_policies aevaluate_policy collect collect_groups collect_sync
+    compare_policies completed_keys episode_specs evaluate_policy load_policy
+    make_async_client make_client read_trajectories register_catalog
+"""
+PUBLIC_IN_0_1 = frozenset(_NAMES_0_1.split())
 
 
 def test_the_public_names_of_0_1_still_import_from_the_package() -> None:
