@@ -183,4 +183,8 @@ def _time_limits(args: argparse.Namespace) -> TimeLimits | None:
     """``--policy-timeout`` / ``--episode-timeout`` (checked: positive finite seconds)."""
     if args.policy_timeout is None and args.episode_timeout is None:
         return None
-    return TimeLimits(policy_timeout=args.policy_timeout, episode_timeout=args.episode_timeout)
+    try:
+        return TimeLimits(policy_timeout=args.policy_timeout, episode_timeout=args.episode_timeout)
+    except LabsValidationError as exc:
+        flag = "--" + exc.field.replace("_", "-")
+        raise LabsValidationError(flag, exc.problem, f"pass e.g. {flag} 30 (seconds)") from None

@@ -1,12 +1,13 @@
 """``labs-env eval``: evaluate a policy over scenarios and seeds; trajectories, summary, report.
 
 Writes into --out: trajectories.jsonl (one record per finished episode, the recorder's
-format), errors.jsonl (episodes cut short by an infrastructure error: kept apart, never
-averaged, retried on a rerun), summary.json (mean reward with a 95 % bootstrap interval per
-scenario and overall, per-dimension means, terminal reasons, turns, latency percentiles) and
-report.md. Rerunning with the same --out skips the episodes already finished; a higher
---episodes extends the run. Episode i of every scenario is played with seed --seed + i, so two
-policies evaluated with the same --seed are paired episode by episode.
+format), errors.jsonl (episodes cut short by an error of the service, the network or the
+policy, or a time limit: kept apart, never averaged, retried on a rerun), summary.json (mean
+reward with a 95 % bootstrap interval per scenario and overall, per-dimension means, terminal
+reasons, turns, latency percentiles) and report.md. Rerunning with the same --out skips the
+episodes already finished; a higher --episodes extends the run. Episode i of every scenario is
+played with seed --seed + i, so two policies evaluated with the same --seed are paired episode
+by episode.
 
 Examples:
   labs-env eval --policy scripted --collection insurance-claims --episodes 20 --out runs/scripted
@@ -126,11 +127,19 @@ def _on_ray(
         return policy, {}
     if args.workers < 1:
         raise LabsValidationError("--workers", f"must be >= 1, got {args.workers}")
+    if args.policy_timeout is not None or args.episode_timeout is not None:
+        raise LabsValidationError(
+            "--ray",
+            "time limits (--policy-timeout, --episode-timeout) are not supported on Ray",
+            "drop --ray, or the time limits",
+        )
     try:
         from labs_env.distributed import on_workers
-    except ImportError as exc:
+    except ImportError:
         raise LabsValidationError(
-            "--ray", str(exc), "install the 'ray' extra (pip install '.[ray]' in a checkout)"
+            "--ray",
+            "Ray is not installed",
+            "install the 'ray' extra (pip install '.[ray]' in a checkout)",
         ) from None
     from labs_env.policies import load_policy
 

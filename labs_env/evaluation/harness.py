@@ -2,10 +2,11 @@
 
 Built on the independent-episode collection API (:func:`labs_env.collect`): many episodes run
 concurrently, each at its own pace, up to ``concurrency`` at a time. Each finished episode is
-appended to ``trajectories.jsonl`` (or ``errors.jsonl`` when an infrastructure failure cut it
-short) as soon as it ends, so an interrupted run loses at most the episodes in flight.
-Rerunning with the same output directory skips the episodes already finished (by their spec
-key) and retries the failed ones. See :mod:`labs_env.evaluation.run_dir` for the files.
+appended to ``trajectories.jsonl`` (or ``errors.jsonl`` when an error cut it short: the
+service or the network, the policy, a time limit) as soon as it ends, so an interrupted run
+loses at most the episodes in flight. Rerunning with the same output directory skips the
+episodes already finished (by their spec key) and retries the failed ones. See
+:mod:`labs_env.evaluation.run_dir` for the files.
 
 Example:
     >>> import tempfile
@@ -75,7 +76,8 @@ class EvalResult:
         summary: the summary of everything in the output directory (``summary.json``).
         ran: episodes played in this call (errored ones included).
         skipped: episodes already finished in the directory and not played again.
-        errored: episodes of this call cut short by an infrastructure error.
+        errored: episodes of this call cut short by an error (service, network, policy, time
+            limit).
         plots: PNG files written (empty without ``plots_dir``).
     """
 

@@ -19,9 +19,10 @@ class EvalProgress:
         total: episodes this run plays (skipped ones excluded).
         skipped: episodes already finished in the output directory (resumed).
         done: episodes finished in this run, errored ones included.
-        errors: episodes cut short by an infrastructure error.
+        errors: episodes cut short by an error (the service or the network, the policy, a
+            time limit): never a result, played again on a rerun.
         reward_sum / rewarded: sum and count of the episode rewards (final turn) so far.
-        terminal_reasons: why the episodes ended (``error`` for infrastructure failures).
+        terminal_reasons: why the episodes ended (``error`` for those cut short by an error).
         last: the record that just finished.
     """
 
@@ -46,7 +47,7 @@ class EvalProgress:
         episode = outcome(record)
         if record.error is not None:
             self.errors += 1
-            self.terminal_reasons["infra_error"] += 1
+            self.terminal_reasons["error"] += 1
             return
         self.terminal_reasons[record.terminal_reason or "not_ended"] += 1
         if episode.reward is not None:

@@ -4,8 +4,9 @@ Layout (all written by :func:`~labs_env.evaluation.harness.evaluate_policy`):
 
 - ``trajectories.jsonl``: one :class:`~labs_env.TrajectoryRecord` per finished
   episode (the recorder's format); ``extra["spec_key"]`` names the episode spec it ran.
-- ``errors.jsonl``: episodes cut short by an infrastructure error (same format, ``error``
-  set). They are retried on the next run and never averaged into a result.
+- ``errors.jsonl``: episodes cut short by an error — the service or the network, the
+  policy, a time limit (same format, ``error`` set). They are retried on the next run and
+  never averaged into a result.
 - ``run.json``: the run's settings; a rerun must use the same policy and reward config.
 - ``summary.json`` and ``report.md``: rewritten at the end of every run over everything the
   directory holds, each episode spec once (:meth:`RunDir.results`).

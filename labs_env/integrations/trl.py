@@ -1,18 +1,20 @@
 """Labs episodes as TRL ``GRPOTrainer`` rollouts (``rollout_func``), with exact token ids.
 
-Usage (see ``examples/train_trl.py``)::
+Usage (see ``examples/train_trl.py``):
 
-    from trl import GRPOConfig, GRPOTrainer
-    from labs_env.integrations.trl import LabsRollout, labs_dataset, labs_reward
+```python
+from trl import GRPOConfig, GRPOTrainer
+from labs_env.integrations.trl import LabsRollout, labs_dataset, labs_reward
 
-    trainer = GRPOTrainer(
-        model=model,
-        processing_class=tokenizer,
-        reward_funcs=[labs_reward],
-        train_dataset=labs_dataset("insurance-claims", "delayed-claim-call", episodes=64),
-        rollout_func=LabsRollout(max_turns=2, max_new_tokens=48),
-        args=GRPOConfig(num_generations=4, ...),
-    )
+trainer = GRPOTrainer(
+    model=model,
+    processing_class=tokenizer,
+    reward_funcs=[labs_reward],
+    train_dataset=labs_dataset("insurance-claims", "delayed-claim-call", episodes=64),
+    rollout_func=LabsRollout(max_turns=2, max_new_tokens=48),
+    args=GRPOConfig(num_generations=4, ...),
+)
+```
 
 Each dataset row names one episode (collection, scenario, seed) in its ``prompt``; TRL repeats
 every row ``num_generations`` times, so a GRPO group is that many episodes of the same

@@ -2,9 +2,11 @@
 the generation ended, kept beside the message so trainers never have to re-tokenise.
 
 A policy may return, instead of a plain action, a mapping with a ``"generation"`` entry (a
-:class:`Generation` or a dict of its fields)::
+:class:`Generation` or a dict of its fields):
 
-    {"content": text, "tool_calls": [...], "generation": Generation(completion_ids=..., ...)}
+```python
+{"content": text, "tool_calls": [...], "generation": Generation(completion_ids=..., ...)}
+```
 
 The message is sent as usual; the generation never leaves the client. It reaches the step's
 ``info["generation"]``, :class:`~labs_env.rollout.trajectory.TurnRecord.generation` in the

@@ -42,13 +42,23 @@ class PolicyTimeoutError(TimeLimitError):
 
 
 class TimeLimits:
-    """The limits of one collection (``None``: no limit).
+    """The limits of one collection.
+
+    Args:
+        episode_timeout: seconds an episode may run, wall clock (``None``: no limit).
+        policy_timeout: seconds one policy call may take (``None``: no limit).
 
     Raises:
         LabsValidationError: a limit that is not a positive finite number.
+
+    Example:
+        >>> TimeLimits(policy_timeout=30).policy_timeout
+        30.0
     """
 
-    def __init__(self, *, episode_timeout: float | None, policy_timeout: float | None) -> None:
+    def __init__(
+        self, *, episode_timeout: float | None = None, policy_timeout: float | None = None
+    ) -> None:
         self.episode_timeout = _seconds(episode_timeout, "episode_timeout")
         self.policy_timeout = _seconds(policy_timeout, "policy_timeout")
 

@@ -4,7 +4,7 @@ A policy that returns a :class:`~labs_env.rollout.generation.Generation` with ``
 ``completion_ids`` and ``logprobs`` (e.g. :class:`~labs_env.policies.TransformersPolicy`, or
 ``OpenAIChatPolicy`` on vLLM with ``token_ids=True``) leaves in every
 :class:`~labs_env.rollout.trajectory.TurnRecord` exactly what was sampled.
-:func:`episode_samples` turns a record into :class:`TokenSample`\\ s:
+:func:`episode_samples` turns a record into token samples (:class:`TokenSample`):
 
 - ``layout="episode"``: one sequence per episode, the last turn's ``prompt_ids +
   completion_ids``. Each turn's prompt must extend the previous turn's prompt and completion

@@ -1,5 +1,5 @@
-"""Padding :class:`~labs_env.training.samples.TokenSample`\\ s into torch tensors (needs the
-``[train]`` extra; torch is imported when called, never when this module is)."""
+"""Padding token samples (:class:`~labs_env.training.samples.TokenSample`) into torch tensors
+(needs the ``[train]`` extra; torch is imported when called, never when this module is)."""
 
 from __future__ import annotations
 

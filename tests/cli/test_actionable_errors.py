@@ -5,6 +5,7 @@ what to change."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import Iterator
@@ -173,3 +174,24 @@ def test_compare_says_why_a_side_failed_below_the_early_stop(
     assert _compare_with_a_policy_server_down(tmp_path, closed_url, 2) == 1
     out = capsys.readouterr().out
     assert "A: 2 episodes failed" in out and "ChatCompletionError" in out
+
+
+async def hangs(history: object, context: object) -> str:
+    """A policy whose model server never answers (loaded by the CLI as ``module:name``)."""
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def test_eval_time_limits_cut_a_hanging_policy_and_refuse_ray(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["eval", "--policy", f"{__name__}:hangs", "--scenario", SCENARIO, "--episodes", "2"]
+    assert main([*argv, "--policy-timeout", "0.05", "--out", str(tmp_path / "run")]) == 1
+    errors = [json.loads(line) for line in (tmp_path / "run" / "errors.jsonl").open()]
+    assert [e["extra"]["error_type"] for e in errors] == ["PolicyTimeoutError"] * 2
+    capsys.readouterr()
+    assert main([*argv, "--policy-timeout", "0", "--out", str(tmp_path / "zero")]) == 2
+    assert "--policy-timeout: must be a finite number > 0" in _err_line(capsys)
+    assert main([*argv, "--episode-timeout", "5", "--ray", "--out", str(tmp_path / "r")]) == 2
+    line = _err_line(capsys)
+    assert "--ray" in line and "time limits" in line
