@@ -4,6 +4,9 @@ Prints a table of per-turn wall time (median of repetitions) for
 - ``client.submit_turn`` with a hand-built full history (what the env must do anyway), and
 - ``env.step`` (validation, history, observation copies, info, scores flattening),
 over whole episodes of a fixed script. Bounded: a few hundred turns, in process, no sockets.
+Then the client-side bookkeeping alone, with no server: ``Episode.build_turn`` + ``apply``
+per turn over 20-turn episodes with canned answers (what every env-step of ``LabsVectorEnv``
+and every turn of ``collect`` pays on top of the HTTP exchange).
 
     python benchmarks/bench_env.py
 """
@@ -12,9 +15,12 @@ from __future__ import annotations
 
 import statistics
 import time
+import timeit
 
 from labs_env import LabsEnv
 from labs_env.connect import make_local_client
+from labs_env.models import EpisodeCreated, Observation, TurnResult
+from labs_env.rollout.episode import Episode
 from labs_env.server import LabsServer
 
 COLLECTION, SCENARIO = "insurance-claims", "delayed-claim-call"
@@ -55,6 +61,32 @@ def env_turns() -> float:
     return (time.perf_counter() - started) / turns
 
 
+def bookkeeping_per_turn() -> float:
+    """``build_turn`` + ``apply`` per turn, best of 7 repetitions (seconds)."""
+    created = EpisodeCreated.model_validate(
+        {"episode_id": "ep_1", "initial_observation": {"content": "My claim is late. " * 5}}
+    )
+    scores = {"D1_InformationGathering": 0.8, "rubrics": {"score": 0.7, "criteria": {"a": 0.8}}}
+    results = [
+        TurnResult(
+            turn=turn,
+            observation=Observation(role="assistant", content="Thanks for checking in. " * 4),
+            reward=0.5,
+            episode_complete=False,
+            scores=scores,
+        )
+        for turn in range(1, 21)
+    ]
+
+    def episode() -> None:
+        state = Episode(collection=COLLECTION, scenario=SCENARIO, created=created)
+        for result in results:
+            state.build_turn(QUESTIONS[0])
+            state.apply(result)
+
+    return min(timeit.repeat(episode, number=300, repeat=7)) / 300 / len(results)
+
+
 def main() -> None:
     rows = []
     for name, fn in (("client.submit_turn", raw_client_turns), ("LabsEnv.step", env_turns)):
@@ -64,6 +96,9 @@ def main() -> None:
     print(f"{'path':22s} {'ms per turn':>12s} {'ratio':>7s}")
     for name, seconds in rows:
         print(f"{name:22s} {seconds * 1000:12.3f} {seconds / base:7.2f}")
+    print(
+        f"\nEpisode.build_turn + apply, no server: {bookkeeping_per_turn() * 1e6:.1f} µs per turn"
+    )
 
 
 if __name__ == "__main__":
