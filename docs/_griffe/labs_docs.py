@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+from collections.abc import Callable
 from typing import Any
 
 import griffe
@@ -142,9 +143,9 @@ class GeneratedFunctions(griffe.Extension):
             _adapt(obj.docstring)
 
     def _replace_generated(self, module: griffe.Module, loader: griffe.GriffeLoader) -> None:
-        for module_obj in [module, *_submodules(module)]:
+        for module_obj in [module, *_nested(module, lambda m: m.is_module)]:
             inspected: griffe.Module | None = None
-            for owner in [module_obj, *_classes(module_obj)]:
+            for owner in [module_obj, *_nested(module_obj, lambda m: m.is_class)]:
                 for name, member in list(owner.members.items()):
                     if member.is_alias or not member.is_attribute:
                         continue
@@ -190,27 +191,15 @@ class GeneratedFunctions(griffe.Extension):
             target.parameters = griffe.Parameters(*template.parameters)
 
 
-def _submodules(module: griffe.Module) -> list[griffe.Module]:
-    found: list[griffe.Module] = []
-    for member in module.members.values():
-        if not member.is_alias and member.is_module:
-            found.append(member)
-            found.extend(_submodules(member))
-    return found
-
-
-def _classes(obj: griffe.Object) -> list[griffe.Class]:
-    found: list[griffe.Class] = []
+def _nested(obj: griffe.Object, keep: Callable[[griffe.Object], bool]) -> list[Any]:
+    """The members of ``obj`` that ``keep`` accepts, and theirs, depth first (no aliases)."""
+    found: list[Any] = []
     for member in obj.members.values():
-        if not member.is_alias and member.is_class:
+        if not member.is_alias and keep(member):
             found.append(member)
-            found.extend(_classes(member))
+            found.extend(_nested(member, keep))
     return found
 
 
 def _walk(obj: griffe.Object) -> list[griffe.Object]:
-    found = [obj]
-    for member in obj.members.values():
-        if not member.is_alias:
-            found.extend(_walk(member))
-    return found
+    return [obj, *_nested(obj, lambda member: True)]
