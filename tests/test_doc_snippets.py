@@ -33,28 +33,17 @@ def _environment() -> dict[str, str]:
 
 def _run(snippet: Snippet, how: str, cwd: Path, env: dict[str, str]) -> None:
     if snippet.mode == "setup":
-        _shell(snippet.setup, snippet, cwd, env, "setup")
-    if snippet.language == "bash":
-        if how == "run":
-            _shell(snippet.code, snippet, cwd, env, "block")
-        return
-    if snippet.language != "python":
-        return
-    code = snippet.code if how == "run" else snippet.import_lines()
-    script = cwd / f"_snippet_{snippet.line}.py"
-    script.write_text(code)
-    done = subprocess.run(
-        [sys.executable, script.name], cwd=cwd, env=env, capture_output=True, text=True,
-        timeout=300,
-    )  # fmt: skip
-    _check(done, snippet, how)
+        _execute(["bash", "-euo", "pipefail", "-c", snippet.setup], snippet, cwd, env, "setup")
+    if snippet.language == "bash" and how == "run":
+        _execute(["bash", "-euo", "pipefail", "-c", snippet.code], snippet, cwd, env, "block")
+    elif snippet.language == "python":
+        script = cwd / f"_snippet_{snippet.line}.py"
+        script.write_text(snippet.code if how == "run" else snippet.import_lines())
+        _execute([sys.executable, script.name], snippet, cwd, env, how)
 
 
-def _shell(code: str, snippet: Snippet, cwd: Path, env: dict[str, str], what: str) -> None:
-    done = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", code], cwd=cwd, env=env, capture_output=True,
-        text=True, timeout=300,
-    )  # fmt: skip
+def _execute(argv: list[str], snippet: Snippet, cwd: Path, env: dict[str, str], what: str) -> None:
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     _check(done, snippet, what)
 
 

@@ -13,6 +13,7 @@ otherwise:
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,6 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 _FENCE = re.compile(r"^```(\w*)\s*$")
 _MARKER = re.compile(r"^<!--\s*check:\s*(skip|import-only|train|setup)\b\s*(.*?)\s*-->$")
-_IMPORT = re.compile(r"^(import \w|from [\w.]+ import )")
 
 
 @dataclass(frozen=True)
@@ -41,20 +41,10 @@ class Snippet:
         return f"{self.page.relative_to(ROOT)}:{self.line}"
 
     def import_lines(self) -> str:
-        """The block's top-level import statements (parenthesised ones whole)."""
-        kept: list[str] = []
-        lines = self.code.splitlines()
-        i = 0
-        while i < len(lines):
-            if _IMPORT.match(lines[i]):
-                kept.append(lines[i])
-                while lines[i].rstrip().endswith("(") or ("(" in lines[i] and ")" not in lines[i]):
-                    i += 1
-                    kept.append(lines[i])
-                    if ")" in lines[i]:
-                        break
-            i += 1
-        return "\n".join(kept) + "\n"
+        """The block's top-level import statements (the whole block must parse)."""
+        tree = ast.parse(self.code)
+        imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+        return "".join(ast.unparse(node) + "\n" for node in imports)
 
 
 def snippets(page: Path) -> list[Snippet]:

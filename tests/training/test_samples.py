@@ -44,6 +44,14 @@ def play(policy: Any, *, episodes: int = 1, turns: int = 3) -> list[TrajectoryRe
     return collect_sync(policy, specs, client=async_client(), max_turns=turns, sync_policy="inline")
 
 
+def split_policy(reply: str, text: str, pieces: list[str]) -> FakeTokenPolicy:
+    """A policy that samples ``text`` inside ``reply`` as ``pieces`` (canonical elsewhere)."""
+    tok = FakeTokenizer()
+    before, after = reply.split(text)
+    sampled = [*canonical(tok, before), *pieces, *canonical(tok, after)]
+    return FakeTokenPolicy(REPLIES, splits={reply: sampled}, tokenizer=tok)
+
+
 def play_groups(policy: Any, group_size: int, groups: int = 1) -> list[list[TrajectoryRecord]]:
     async def main() -> list[list[TrajectoryRecord]]:
         specs = episode_specs(COLLECTION, TALK, episodes=groups)
@@ -120,10 +128,7 @@ def test_no_drift_for_canonical_tokens_and_exact_location_otherwise() -> None:
 
     # turn 3's "hello" sampled as "hel" + "lo" (a split the tokenizer never makes)
     reply = REPLIES[2]
-    tok = FakeTokenizer()
-    before, after = reply.split("hello")
-    pieces = [*canonical(tok, before), "hel", "lo", *canonical(tok, after)]
-    split = FakeTokenPolicy(REPLIES, splits={reply: pieces}, tokenizer=tok)
+    split = split_policy(reply, "hello", ["hel", "lo"])
     (record,) = play(split)
     (sample,) = episode_samples(record, tokenizer=split.tokenizer)  # builds fine: ids are used
     drift = find_drift(sample, split.tokenizer)
@@ -137,10 +142,7 @@ def test_no_drift_for_canonical_tokens_and_exact_location_otherwise() -> None:
 
 def test_two_newlines_as_two_tokens_drift_at_turn_two() -> None:
     reply = REPLIES[1]
-    tok = FakeTokenizer()
-    first, second = reply.split("\n\n")
-    pieces = [*canonical(tok, first), "\n", "\n", *canonical(tok, second)]
-    policy = FakeTokenPolicy(REPLIES, splits={reply: pieces}, tokenizer=tok)
+    policy = split_policy(reply, "\n\n", ["\n", "\n"])
     (record,) = play(policy)
     (sample,) = episode_samples(record)
     drift = find_drift(sample, policy.tokenizer)
